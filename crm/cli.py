@@ -1,0 +1,109 @@
+"""The `crm` command: global options, and command groups imported only when they are used."""
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+from crm import __version__
+
+# name -> (module, help, is a group of commands). Only the module of the command being run is
+# imported; the others are listed in --help from this table.
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "init": ("crm.commands.init", "Create a CRM folder.", False),
+    "contact": ("crm.commands.contact", "Contacts: the people you work with.", True),
+    "company": ("crm.commands.company", "Companies (accounts): who you sell to.", True),
+    "lead": ("crm.commands.lead", "Leads: people who may become customers.", True),
+    "deal": ("crm.commands.deal", "Deals (opportunities): what you hope to sell.", True),
+    "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
+}
+_GLOBAL_WITH_VALUE = ("--dir",)
+_HELP = """A CRM for freelancers, kept as plain YAML files in a git repository you own.
+
+\b
+The data folder is --dir, else $CRM_DIR, else the nearest folder holding crm.yaml.
+Start with `crm init`, then `crm contact add --help`. Exit codes: docs/cli.md.
+"""
+
+
+def _invoked(args: list[str]) -> str | None:
+    """The command named on the command line; "" if none; None when every module is needed."""
+    if "_CRM_COMPLETE" in os.environ:
+        return None
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return ""
+
+
+def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
+    """The Typer app. `only` names the one command to import ("" none, None all)."""
+    import typer
+
+    from crm.commands._options import CrmTyper
+    from crm.context import Settings, configure
+
+    app = CrmTyper(help=_HELP, add_completion=True)
+
+    def show_version(value: bool) -> None:
+        if value:
+            print(f"crm {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def root(
+        dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--dir",
+                envvar="CRM_DIR",
+                help="The CRM folder (default: the nearest folder with a crm.yaml).",
+                show_default=False,
+            ),
+        ] = None,
+        debug: Annotated[
+            bool,
+            typer.Option("--debug", envvar="CRM_DEBUG", help="Show tracebacks of errors."),
+        ] = False,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version", "-V", callback=show_version, is_eager=True, help="Print the version."
+            ),
+        ] = False,
+    ) -> None:
+        configure(Settings(dir=dir, debug=debug))
+
+    for name, (module_name, help_text, is_group) in COMMANDS.items():
+        if only is None or only == name:
+            module = importlib.import_module(module_name)
+            if is_group:
+                app.add_typer(module.app, name=name, help=help_text)
+            else:
+                app.command(name, help=None)(getattr(module, name))
+        elif is_group:
+            app.add_typer(CrmTyper(help=help_text), name=name, help=help_text)
+        else:
+            app.command(name, help=help_text)(lambda: None)
+    return app
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args in (["--version"], ["-V"]):  # answered before Typer is even imported
+        print(f"crm {__version__}")
+        return
+    app = build_app(_invoked(args))
+    try:
+        app(args=args, prog_name="crm")
+    except BrokenPipeError:
+        # The reader of our output went away (`crm contact list | head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

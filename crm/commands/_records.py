@@ -1,0 +1,469 @@
+"""The commands every record type has: add (through `add_record`), list, show, edit, set, rm."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crm import output
+from crm.commands._options import (
+    CrmTyper,
+    DryRunOpt,
+    FormatOpt,
+    LimitOpt,
+    SortOpt,
+    TagFilterOpt,
+    WhereOpt,
+    interactive,
+)
+from crm.context import AppContext, app_context
+from crm.errors import ConflictError, DataError, UsageError, ValidationError
+from crm.ids import slugify
+from crm.models import RECORD_TYPES, Issue, Kind, RecordType, record_type
+from crm.records import (
+    Edit,
+    Record,
+    apply,
+    as_list,
+    check_id,
+    new_record,
+    parse_assignment,
+    plan,
+    referrers,
+    resolve,
+    to_json,
+    validate,
+)
+
+# -- finding records --------------------------------------------------------------------------
+
+
+def find(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
+    """The record `ref` names; an exact id is read directly, anything else searches the type."""
+    wanted = ref.strip().lower()
+    if ctx.store.exists(rtype, wanted):
+        return ctx.store.read(rtype, wanted)
+    return resolve(rtype, _scan(ctx, rtype), ref)
+
+
+def _scan(ctx: AppContext, rtype: RecordType, *, quiet: bool = False) -> list[Record]:
+    scan = ctx.store.scan(rtype)
+    if not quiet:
+        for problem in scan.problems:
+            output.warn(f"skipped {problem}")
+    return scan.records
+
+
+def resolver(ctx: AppContext) -> Callable[[str, str], str]:
+    def resolve_ref(target: str, ref: str) -> str:
+        return find(ctx, RECORD_TYPES[target], ref).id
+
+    return resolve_ref
+
+
+def _read_stdin_if_dash(value: str | None) -> str | None:
+    if value == "-":
+        return sys.stdin.read()
+    return value
+
+
+# -- add --------------------------------------------------------------------------------------
+
+
+def add_record(
+    rtype: RecordType,
+    values: Mapping[str, Any],
+    *,
+    custom: Sequence[str] | None,
+    explicit_id: str | None,
+    dry_run: bool,
+) -> None:
+    """Create a record from option values (field name -> text or list of texts); print its id."""
+    ctx = app_context()
+    config = ctx.config
+    assignments: list[tuple[str, str, Any]] = []
+    for key, value in values.items():
+        if key == "notes":
+            value = _read_stdin_if_dash(value)
+        if value not in (None, [], ()):
+            assignments.append((key, "=", list(value) if isinstance(value, tuple) else value))
+    for item in custom or ():
+        key, operator, value = parse_assignment(item)
+        if operator != "=":
+            raise UsageError(f"--field takes KEY=VALUE, got '{item}'")
+        assignments.append((f"custom.{key}", "=", value))
+    if explicit_id is not None:
+        check_id(rtype, explicit_id)
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        edits = plan(rtype, config, {}, assignments, [], resolver(ctx))
+        preview = apply({}, edits)
+        _refuse_duplicate_emails(ctx, rtype, preview, None)
+        body = new_record(rtype, config, edits, tx.now)
+        base = explicit_id or slugify(str(preview.get(rtype.title, "")), fallback=rtype.name)
+        rid = tx.create(rtype, body, base=base, exact=explicit_id is not None)
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        print(rid)
+
+
+def _refuse_duplicate_emails(
+    ctx: AppContext, rtype: RecordType, data: Mapping[str, Any], self_id: str | None
+) -> None:
+    emails = {e.lower() for e in as_list(data.get("emails"))}
+    if not emails:
+        return
+    for rec in _scan(ctx, rtype, quiet=True):
+        if rec.id == self_id:
+            continue
+        for email in rec.list_of("emails"):
+            if email.lower() in emails:
+                raise ConflictError(
+                    f"{email} is already the email of {rtype.name} {rec.id} ({rec.title})",
+                    hint=f"see `crm {rtype.name} show {rec.id}`",
+                )
+
+
+# -- related records --------------------------------------------------------------------------
+
+
+def _summary(rec: Record, config: Any) -> dict[str, Any]:
+    obj = to_json(rec, config)
+    return {c: obj.get(c) for c in rec.type.columns}
+
+
+def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
+    """Records `rec` points to (its company, contact) and records pointing to it (deals)."""
+    config = ctx.config
+    out: dict[str, Any] = {}
+    for f in rec.type.refs():
+        ref = rec.data.get(f.name)
+        assert f.target is not None
+        target = RECORD_TYPES[f.target]
+        if isinstance(ref, str) and ctx.store.exists(target, ref):
+            other = ctx.store.read(target, ref)
+            out[f.name] = {"id": other.id, target.title: other.title}
+        else:
+            out[f.name] = None
+            if ref:
+                output.warn(f"{rec.issue(f.name, f'no {f.target} {ref!r} (dangling reference)')}")
+    for other_type in RECORD_TYPES.values():
+        if any(f.target == rec.type.name for f in other_type.refs()):
+            everything = {other_type.name: _scan(ctx, other_type, quiet=True)}
+            rows = [_summary(r, config) for r in referrers(rec, everything)]
+            out[other_type.plural] = sorted(rows, key=lambda r: str(r.get("id")))
+    return out
+
+
+def _pairs(
+    rtype: RecordType, obj: Mapping[str, Any], rel: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = [("id", obj["id"])]
+    for f in rtype.fields:
+        value = obj.get(f.name)
+        if f.name in (rtype.title, "notes") or f.kind is Kind.CUSTOM:
+            continue
+        if f.kind is Kind.REF and isinstance(rel.get(f.name), Mapping):
+            target = rel[f.name]
+            value = f"{target['id']} ({next(iter(v for k, v in target.items() if k != 'id'))})"
+        if f.name == "value" and value is not None:
+            value = f"{value} {obj.get('currency') or ''}".strip()
+        if f.name == "currency":
+            continue
+        pairs.append((f.name.replace("_", " "), value))
+    for name, value in (obj.get("custom") or {}).items():
+        pairs.append((name.replace("_", " "), value))
+    known = {f.name for f in rtype.fields} | {"id", "type"}
+    pairs.extend((k, v) for k, v in obj.items() if k not in known)
+    return pairs
+
+
+# -- the generic commands ---------------------------------------------------------------------
+
+
+def record_app(
+    rtype: RecordType, help_text: str, example: str, add: Callable[..., None]
+) -> CrmTyper:
+    """A command group for `rtype`: its own `add`, and list, show, edit, set and rm."""
+    app = CrmTyper(help=help_text)
+    name = rtype.name
+
+    def list_records(
+        where: WhereOpt = None,
+        sort: SortOpt = None,
+        limit: LimitOpt = None,
+        tag: TagFilterOpt = None,
+        fmt: FormatOpt = None,
+    ) -> None:
+        from crm.query import field_path, parse_where, sort_objects
+
+        ctx = app_context()
+        config = ctx.config
+        predicate = parse_where(where, rtype, config) if where else None
+        sort_field = (sort or rtype.title).lstrip("-")
+        sort_path = field_path(rtype, config, sort_field)
+        objs = [to_json(r, config) for r in _scan(ctx, rtype)]
+        for wanted in tag or ():
+            objs = [o for o in objs if wanted.lower() in (t.lower() for t in o["tags"])]
+        if predicate is not None:
+            objs = [o for o in objs if predicate(o)]
+        objs = sort_objects(objs, sort_path, descending=bool(sort and sort.startswith("-")))
+        if limit:
+            objs = objs[:limit]
+        columns = list(rtype.columns)
+        if "value" in columns:
+            columns.insert(columns.index("value") + 1, "currency")
+        output.emit_rows(objs, columns, output.resolve_format(fmt))
+
+    list_records.__doc__ = f"""List {rtype.plural}, filtered and sorted.
+
+    \b
+    Examples:
+      crm {name} list
+      crm {name} list --where "{example}" --sort -updated --limit 10
+      crm {name} list --tag client --format json | jq '.[].id'
+    """
+
+    def show(
+        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        fmt: FormatOpt = None,
+    ) -> None:
+        ctx = app_context()
+        rec = find(ctx, rtype, ref)
+        obj = to_json(rec, ctx.config)
+        rel = related(ctx, rec)
+        sections = [
+            output.Section(key.capitalize(), _section_columns(rtype, key), rows)
+            for key, rows in rel.items()
+            if isinstance(rows, list)
+        ]
+        detail = output.Detail(
+            heading=rec.title,
+            pairs=_pairs(rtype, obj, rel),
+            notes=obj.get("notes") if isinstance(obj.get("notes"), str) else None,
+            sections=sections,
+        )
+        output.emit_record({**obj, "related": rel}, detail, output.resolve_format(fmt))
+
+    show.__doc__ = f"""Show one {name} with its related records.
+
+    \b
+    Examples:
+      crm {name} show {_example_ref(rtype)}
+      crm {name} show {_example_ref(rtype)} --format json
+    """
+
+    def set_fields(
+        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        assignments: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="KEY=VALUE to set; KEY+=VALUE / KEY-=VALUE to add to / remove from a list."
+            ),
+        ] = None,
+        unset: Annotated[
+            list[str] | None, typer.Option("--unset", "-u", help="Remove this field (repeatable).")
+        ] = None,
+        dry_run: DryRunOpt = False,
+    ) -> None:
+        if not assignments and not unset:
+            raise UsageError("nothing to change: give KEY=VALUE or --unset KEY")
+        ctx = app_context()
+        config = ctx.config
+        parsed = [parse_assignment(a) for a in assignments or ()]
+        with ctx.store.transaction(dry_run=dry_run) as tx:
+            rec = find(ctx, rtype, ref)
+            edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx))
+            _refuse_duplicate_emails(ctx, rtype, apply(rec.data, edits), rec.id)
+            changed = tx.update(rec, edits)
+        if dry_run:
+            output.emit_diff(tx.changes)
+        elif not changed:
+            _done(f"{rec.path}: already so, nothing changed")
+        else:
+            _done(f"Updated {rec.path}")
+
+    set_fields.__doc__ = f"""Change fields of a {name}, keeping the rest of its file as written.
+
+    Lists (emails, phones, tags) take comma-separated values; custom fields are set by name.
+
+    \b
+    Examples:
+      crm {name} set {_example_ref(rtype)} {_example_set(rtype)}
+      crm {name} set {_example_ref(rtype)} tags+=vip --unset notes
+    """
+
+    def edit(
+        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+    ) -> None:
+        ctx = app_context()
+        rec = find(ctx, rtype, ref)
+        edit_in_editor(ctx, rec)
+
+    edit.__doc__ = f"""Edit a {name}'s file in $VISUAL or $EDITOR; it is validated before saving.
+
+    \b
+    Example:
+      crm {name} edit {_example_ref(rtype)}
+    """
+
+    def remove(
+        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        force: Annotated[
+            bool, typer.Option("--force", help="Remove even if referenced; clear those references.")
+        ] = False,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        dry_run: DryRunOpt = False,
+    ) -> None:
+        ctx = app_context()
+        rec = find(ctx, rtype, ref)
+        if interactive() and not yes and not dry_run:
+            typer.confirm(f"Remove {name} {rec.id} ({rec.title})?", abort=True)
+        with ctx.store.transaction(dry_run=dry_run) as tx:
+            rec = ctx.store.read(rtype, rec.id)
+            everything = {t: _scan(ctx, RECORD_TYPES[t], quiet=True) for t in _referring(rtype)}
+            users = referrers(rec, everything)
+            if users and not force:
+                shown = ", ".join(f"{u.type.name} {u.id}" for u in users[:5])
+                more = f" and {len(users) - 5} more" if len(users) > 5 else ""
+                raise ConflictError(
+                    f"{name} {rec.id} is referred to by {shown}{more}",
+                    hint="--force removes it and clears those references",
+                )
+            for user in users:
+                fields = [f.name for f in user.type.refs() if f.target == name]
+                tx.update(user, [Edit("unset", (f,)) for f in fields if user.data.get(f) == rec.id])
+            tx.delete(rtype, rec.id)
+        if dry_run:
+            output.emit_diff(tx.changes)
+        else:
+            cleared = f"; cleared the reference in {len(users)} record(s)" if users else ""
+            _done(f"Removed {rec.path}{cleared}")
+
+    remove.__doc__ = f"""Remove a {name}. Refuses while other records refer to it, unless --force.
+
+    \b
+    Example:
+      crm {name} rm {_example_ref(rtype)} --yes
+    """
+
+    app.command("add")(add)
+    app.command("list")(list_records)
+    app.command("show")(show)
+    app.command("edit")(edit)
+    app.command("set")(set_fields)
+    app.command("rm")(remove)
+    return app
+
+
+def _section_columns(rtype: RecordType, plural: str) -> list[str]:
+    """Columns of a related list, less the one that points back at the record shown."""
+    other = record_type(plural)
+    back = {f.name for f in other.refs() if f.target == rtype.name}
+    return [c for c in other.columns if c not in back and c != "probability"]
+
+
+def _referring(rtype: RecordType) -> list[str]:
+    return [t.name for t in RECORD_TYPES.values() if any(f.target == rtype.name for f in t.refs())]
+
+
+def _example_ref(rtype: RecordType) -> str:
+    return {"contact": "ada", "company": "acme", "lead": "grace", "deal": "acme-redesign"}.get(
+        rtype.name, rtype.name
+    )
+
+
+def _example_set(rtype: RecordType) -> str:
+    return {
+        "contact": "title=CTO email+=ada@home.example",
+        "company": "industry=Retail address.city=Berlin",
+        "lead": "status=contacted",
+        "deal": "value=5200 close_date=2026-12-15",
+    }.get(rtype.name, "notes=...")
+
+
+def _done(message: str) -> None:
+    """A confirmation for a person at a terminal; scripts get silence."""
+    if sys.stderr.isatty():
+        output.info(message)
+
+
+# -- edit -------------------------------------------------------------------------------------
+
+
+def record_problems(ctx: AppContext, rec: Record) -> list[Issue]:
+    """What `crm check` would say of this one record: its values, references and emails."""
+    issues = validate(rec, ctx.config)
+    for f in rec.type.refs():
+        value = rec.data.get(f.name)
+        assert f.target is not None
+        if isinstance(value, str) and value and not ctx.store.exists(RECORD_TYPES[f.target], value):
+            issues.append(rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)"))
+    try:
+        _refuse_duplicate_emails(ctx, rec.type, rec.data, rec.id)
+    except ConflictError as exc:
+        issues.append(rec.issue("emails", exc.message))
+    return issues
+
+
+def edit_in_editor(ctx: AppContext, rec: Record) -> None:
+    from crm import editor
+    from crm.store import yamlio
+    from crm.store.folder import STATE_DIR
+
+    path = ctx.store.path_of(rec.type, rec.id)
+    original = path.read_bytes().decode("utf-8")
+    scratch = ctx.root / STATE_DIR / "edit" / f"{rec.type.name}-{rec.id}.yaml"
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch.write_text(original, encoding="utf-8", newline="")
+    while True:
+        editor.edit(scratch)
+        text = scratch.read_text(encoding="utf-8")
+        if text == original:
+            scratch.unlink()
+            _done("No changes.")
+            return
+        problems = _edited_problems(ctx, rec, scratch, text)
+        if not problems:
+            break
+        for problem in problems:
+            output.error(str(problem))
+        if interactive() and typer.confirm(
+            "Edit the file again? (no: discard your changes)", default=True
+        ):
+            continue
+        raise ValidationError(
+            f"{rec.path} was not changed: the edited file has {len(problems)} problem(s)",
+            hint=f"your version is kept in {scratch}",
+        )
+    with ctx.store.transaction() as tx:
+        if path.read_bytes().decode("utf-8") != original:
+            raise ConflictError(
+                f"{rec.path} was changed by someone else while you edited it",
+                hint=f"your version is kept in {scratch}",
+            )
+        stamped = yamlio.edit_text(
+            text, rec.path, [Edit("set", ("updated",), tx.now)], rec.type.key_order
+        )
+        tx.write_text(rec.type, rec.id, stamped)
+    scratch.unlink()
+    _done(f"Saved {rec.path}")
+
+
+def _edited_problems(ctx: AppContext, rec: Record, scratch: Path, text: str) -> list[Issue | str]:
+    from crm.store import yamlio
+
+    try:
+        loaded = yamlio.parse(text, rec.path)
+    except DataError as exc:
+        return [str(exc)]
+    if not isinstance(loaded.data, dict):
+        return [f"{rec.path}:1: must be a mapping of fields"]
+    edited = Record(type=rec.type, id=rec.id, data=loaded.data, path=rec.path, lines=loaded.lines)
+    return list(record_problems(ctx, edited))

@@ -1,0 +1,51 @@
+"""crm check: validate the whole folder."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from crm import output
+from crm.commands._options import FormatOpt
+from crm.context import app_context
+from crm.models import Issue
+from crm.output import Format
+from crm.records import validate, validate_links
+
+
+def check(fmt: FormatOpt = None) -> None:
+    """Validate every file: YAML syntax, fields, references, duplicate emails.
+
+    Prints each problem as `path:line: message` and exits 1 if there is any, so it
+    fits a git pre-commit hook and the CI of a data repository.
+
+    \b
+    Examples:
+      crm check
+      crm check --format json | jq length
+    """
+    ctx = app_context()
+    config, issues = ctx.store.config()
+    everything, unreadable = ctx.store.scan_all()
+    issues = list(issues)
+    for problem in unreadable:
+        message = f"{problem.detail} ({problem.hint})" if problem.hint else problem.detail
+        issues.append(Issue(problem.path, problem.line, message))
+    for records in everything.values():
+        for rec in records:
+            issues.extend(validate(rec, config))
+    issues.extend(validate_links(everything))
+    issues.sort(key=Issue.sort_key)
+    fmt_ = output.resolve_format(fmt)
+    if fmt_ in (Format.JSON, Format.JSONL, Format.YAML, Format.CSV):
+        rows = [{"path": i.path, "line": i.line, "message": i.message} for i in issues]
+        output.emit_rows(rows, ["path", "line", "message"], fmt_)
+    else:
+        for issue in issues:
+            print(issue)
+    if sys.stderr.isatty():
+        count = sum(len(r) for r in everything.values())
+        output.info(f"{count} records checked: {len(issues) or 'no'} problem(s)")
+    if issues:
+        raise typer.Exit(1)

@@ -1,0 +1,53 @@
+"""ISO 8601 dates and timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+
+from crm.errors import ValidationError
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(text: str) -> dt.date:
+    """A calendar date written `YYYY-MM-DD`."""
+    cleaned = text.strip()
+    if _DATE_RE.fullmatch(cleaned):
+        try:
+            return dt.date.fromisoformat(cleaned)
+        except ValueError:
+            pass
+    raise ValidationError(f"'{text}' is not a date", hint="write YYYY-MM-DD, e.g. 2026-03-31")
+
+
+def is_iso_date(text: str) -> bool:
+    try:
+        parse_date(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def now() -> dt.datetime:
+    """The current time in UTC, to the second; `CRM_NOW` (ISO 8601) fixes it (reproducible runs)."""
+    fixed = os.environ.get("CRM_NOW")
+    if fixed:
+        try:
+            value = dt.datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError(f"CRM_NOW: '{fixed}' is not an ISO 8601 timestamp") from exc
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def iso(value: dt.date | dt.datetime) -> str:
+    """ISO 8601 text; UTC timestamps end in `Z`."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() == dt.timedelta(0):
+            return value.replace(tzinfo=None).isoformat() + "Z"
+        return value.isoformat()
+    return value.isoformat()

@@ -1,0 +1,203 @@
+"""Record types and their fields: one schema drives options, key order, validation, output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"  # one line
+    LONGTEXT = "longtext"  # several lines (notes)
+    EMAIL = "email"
+    EMAILS = "emails"  # a list of email addresses
+    PHONES = "phones"  # a list of phone numbers
+    URL = "url"
+    DOMAIN = "domain"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    MONEY = "money"
+    CURRENCY = "currency"
+    PERCENT = "percent"  # an integer 0..100
+    NUMBER = "number"
+    BOOL = "bool"
+    CHOICE = "choice"
+    STAGE = "stage"  # a stage declared in crm.yaml
+    REF = "ref"  # the id of another record
+    TAGS = "tags"
+    ADDRESS = "address"
+    CUSTOM = "custom"  # the mapping of custom fields declared in crm.yaml
+
+
+LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS})
+ADDRESS_KEYS = ("street", "postcode", "city", "region", "country")
+LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "junk", "converted")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    name: str
+    kind: Kind
+    help: str = ""
+    required: bool = False
+    target: str | None = None  # for REF: the record type referred to
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # `email` for `emails`, as people type it
+    writable: bool = True  # false for the timestamps the tool keeps itself
+
+    @property
+    def is_list(self) -> bool:
+        return self.kind in LIST_KINDS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordType:
+    name: str  # contact
+    plural: str  # contacts: also the folder's name
+    title: str  # the field that names a record: name or title
+    fields: tuple[Field, ...]
+    columns: tuple[str, ...]  # default columns of `list`
+
+    def field(self, name: str) -> Field | None:
+        """The field called `name` or one of its aliases."""
+        for f in self.fields:
+            if f.name == name or name in f.aliases:
+                return f
+        return None
+
+    @property
+    def key_order(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def refs(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind is Kind.REF)
+
+
+def _common_tail() -> tuple[Field, ...]:
+    return (
+        Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
+        Field(name="notes", kind=Kind.LONGTEXT, aliases=("note",), help="Free-form notes."),
+        Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
+        Field(name="created", kind=Kind.TIMESTAMP, writable=False),
+        Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
+    )
+
+
+def _emails() -> Field:
+    return Field(name="emails", kind=Kind.EMAILS, aliases=("email",), help="Email address.")
+
+
+def _phones() -> Field:
+    return Field(name="phones", kind=Kind.PHONES, aliases=("phone",), help="Phone number.")
+
+
+def _address() -> Field:
+    return Field(name="address", kind=Kind.ADDRESS, help="Postal address.")
+
+
+CONTACT = RecordType(
+    name="contact",
+    plural="contacts",
+    title="name",
+    fields=(
+        Field(name="name", kind=Kind.TEXT, required=True, help="Full name."),
+        _emails(),
+        _phones(),
+        Field(name="title", kind=Kind.TEXT, aliases=("role",), help="Job title or role."),
+        Field(name="company", kind=Kind.REF, target="company", help="The company worked for."),
+        _address(),
+        *_common_tail(),
+    ),
+    columns=("id", "name", "emails", "phones", "company", "tags"),
+)
+
+COMPANY = RecordType(
+    name="company",
+    plural="companies",
+    title="name",
+    fields=(
+        Field(name="name", kind=Kind.TEXT, required=True, help="Company name."),
+        Field(name="domain", kind=Kind.DOMAIN, help="Internet domain, e.g. acme.com."),
+        Field(name="website", kind=Kind.URL, help="Website address."),
+        Field(name="industry", kind=Kind.TEXT, help="Industry or sector."),
+        _emails(),
+        _phones(),
+        _address(),
+        *_common_tail(),
+    ),
+    columns=("id", "name", "domain", "industry", "tags"),
+)
+
+LEAD = RecordType(
+    name="lead",
+    plural="leads",
+    title="name",
+    fields=(
+        Field(name="name", kind=Kind.TEXT, required=True, help="Full name."),
+        Field(name="company", kind=Kind.TEXT, help="Company name, as plain text."),
+        Field(name="title", kind=Kind.TEXT, aliases=("role",), help="Job title or role."),
+        _emails(),
+        _phones(),
+        Field(name="source", kind=Kind.TEXT, help="Where the lead came from."),
+        Field(
+            name="status",
+            kind=Kind.CHOICE,
+            choices=LEAD_STATUSES,
+            help="One of: " + ", ".join(LEAD_STATUSES) + ".",
+        ),
+        *_common_tail(),
+    ),
+    columns=("id", "name", "company", "emails", "status", "source", "tags"),
+)
+
+DEAL = RecordType(
+    name="deal",
+    plural="deals",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What is being sold."),
+        Field(name="company", kind=Kind.REF, target="company", help="The buying company."),
+        Field(name="contact", kind=Kind.REF, target="contact", help="The main contact."),
+        Field(name="value", kind=Kind.MONEY, help="Expected value, e.g. 4500.00."),
+        Field(name="currency", kind=Kind.CURRENCY, help="ISO 4217 code; default from crm.yaml."),
+        Field(name="stage", kind=Kind.STAGE, help="A stage from crm.yaml."),
+        Field(
+            name="probability",
+            kind=Kind.PERCENT,
+            help="Chance of winning, 0-100; default from the stage.",
+        ),
+        Field(name="close_date", kind=Kind.DATE, help="Expected close date (YYYY-MM-DD)."),
+        *_common_tail(),
+    ),
+    columns=("id", "title", "company", "stage", "value", "probability", "close_date"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in the data folder, reported as `path:line: message`."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.path}: {self.message}"
+        )
+
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.path, self.line or 0, self.message)
+
+
+RECORD_TYPES: dict[str, RecordType] = {t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL)}
+
+
+def record_type(name: str) -> RecordType:
+    """The type called `name`, singular or plural (`contact`, `contacts`)."""
+    for t in RECORD_TYPES.values():
+        if name in (t.name, t.plural):
+            return t
+    raise KeyError(name)

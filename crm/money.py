@@ -1,0 +1,62 @@
+"""Exact money: Decimal amounts, ISO 4217 currencies and their minor units."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from crm.errors import ValidationError
+
+_AMOUNT_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_amount(text: str) -> Decimal:
+    """`"4500"`, `"4500.50"`, `"-12.5"` as Decimal; anything else (`1,000`, `1e3`) is refused."""
+    cleaned = text.strip()
+    if not _AMOUNT_RE.fullmatch(cleaned):
+        raise ValidationError(
+            f"'{text}' is not an amount", hint="write digits with an optional '.', e.g. 4500.00"
+        )
+    try:
+        return Decimal(cleaned)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
+        raise ValidationError(f"'{text}' is not an amount") from exc
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def normalize_currency(code: str) -> str:
+    """An ISO 4217 code in upper case; an unknown code is refused."""
+    upper = code.strip().upper()
+    if len(upper) != 3 or upper not in _known_currencies():
+        raise ValidationError(f"'{code}' is not an ISO 4217 currency code", hint="e.g. EUR, USD")
+    return upper
+
+
+@cache
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD."""
+    from babel.numbers import get_currency_precision
+
+    return int(get_currency_precision(currency))
+
+
+def to_money(amount: Decimal, currency: str) -> str:
+    """`amount` written with exactly the currency's minor units; never rounds.
+
+    An amount with more decimals than the currency has (12.345 EUR) is refused rather than
+    silently rounded.
+    """
+    exp = Decimal(1).scaleb(-minor_units(currency))
+    quantized = amount.quantize(exp)
+    if quantized != amount:
+        raise ValidationError(
+            f"{amount} has more decimals than {currency} allows ({minor_units(currency)})"
+        )
+    return str(quantized)

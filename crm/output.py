@@ -1,0 +1,334 @@
+"""All output: data to stdout in the chosen format, messages to stderr.
+
+Tables are drawn here rather than with Rich: they must fit 80 columns without dropping a
+column, and stay fast at tens of thousands of rows. No control character from a record ever
+reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import os
+import re
+import shutil
+import sys
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TextIO
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+    TSV = "tsv"
+    YAML = "yaml"
+    IDS = "ids"
+
+
+def resolve_format(chosen: Format | None) -> Format:
+    """The format asked for; else $CRM_FORMAT; else a table on a terminal and TSV elsewhere."""
+    if chosen is not None:
+        return chosen
+    env = os.environ.get("CRM_FORMAT", "").strip().lower()
+    if env in Format.__members__.values():
+        return Format(env)
+    return Format.TABLE if sys.stdout.isatty() else Format.TSV
+
+
+# -- messages (stderr) ------------------------------------------------------------------------
+
+
+def _err_color() -> bool:
+    return sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def error(message: str) -> None:
+    prefix = "\x1b[31mError:\x1b[0m" if _err_color() else "Error:"
+    print(f"{prefix} {_one_line(message)}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    prefix = "\x1b[33mWarning:\x1b[0m" if _err_color() else "Warning:"
+    print(f"{prefix} {_one_line(message)}", file=sys.stderr)
+
+
+def info(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split("\n"))
+
+
+# -- cells --------------------------------------------------------------------------------------
+
+
+def cell(value: Any) -> str:
+    """A value as one line of text for tables, CSV and TSV."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {cell(v)}" for k, v in value.items() if v not in (None, ""))
+    return str(value)
+
+
+_NUMBER_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+
+
+def csv_safe(text: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula (`=SUM(...)`, `@cmd`, ...)."""
+    if text and text[0] in "=+-@\t\r" and not _NUMBER_RE.fullmatch(text):
+        return "'" + text
+    return text
+
+
+# -- lists and records ------------------------------------------------------------------------
+
+
+def emit_rows(
+    items: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: Format,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Print records: whole objects for JSON/JSONL/YAML, the given columns for the rest."""
+    out = sys.stdout
+    if fmt is Format.JSON:
+        _json(list(items), out)
+    elif fmt is Format.JSONL:
+        for item in items:
+            out.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+    elif fmt is Format.YAML:
+        _yaml(list(items), out)
+    elif fmt is Format.IDS:
+        for item in items:
+            out.write(f"{item.get('id', '')}\n")
+    elif fmt is Format.CSV:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for item in items:
+            writer.writerow([csv_safe(cell(item.get(c))) for c in columns])
+    elif fmt is Format.TSV:
+        for item in items:
+            out.write("\t".join(_tsv(cell(item.get(c))) for c in columns) + "\n")
+    else:
+        names = {**HEADERS, **(headers or {})}
+        rows = [[cell(item.get(c)) for c in columns] for item in items]
+        lines = _table_lines([names.get(c, c) for c in columns], rows, columns, _Style())
+        out.write("\n".join(lines) + "\n")
+
+
+def _tsv(text: str) -> str:
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _json(value: Any, out: TextIO) -> None:
+    out.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _yaml(value: Any, out: TextIO) -> None:
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    out.write(yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, width=4096))
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One record for people: a heading, label/value pairs, notes and related tables."""
+
+    heading: str
+    pairs: Sequence[tuple[str, Any]]
+    notes: str | None = None
+    sections: Sequence[Section] = field(default_factory=tuple)
+
+
+def emit_record(obj: Mapping[str, Any], detail: Detail, fmt: Format) -> None:
+    """Print one record: the JSON object for machines, `detail` for people."""
+    if fmt is Format.JSON:
+        _json(obj, sys.stdout)
+    elif fmt is Format.JSONL:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    elif fmt is Format.YAML:
+        _yaml(dict(obj), sys.stdout)
+    elif fmt is Format.IDS:
+        sys.stdout.write(f"{obj.get('id', '')}\n")
+    elif fmt in (Format.CSV, Format.TSV):
+        columns = [k for k in obj if k != "related"]
+        emit_rows([obj], columns, fmt)
+    else:
+        _detail(detail)
+
+
+def _detail(detail: Detail) -> None:
+    style = _Style()
+    lines = [style.bold(_clean(detail.heading))]
+    shown = [(label, _clean(cell(value))) for label, value in detail.pairs if cell(value)]
+    label_width = max((_width(label) for label, _ in shown), default=0)
+    for label, text in shown:
+        lines.append(f"  {style.dim(_pad(label, label_width))}  {text}")
+    if detail.notes:
+        lines += ["", style.bold("Notes")]
+        lines += [f"  {_clean(line)}" for line in detail.notes.rstrip().splitlines()]
+    for section in detail.sections:
+        lines += ["", style.bold(f"{section.title} ({len(section.rows)})")]
+        if section.rows:
+            rows = [[cell(row.get(c)) for c in section.columns] for row in section.rows]
+            headers = [HEADERS.get(c, c) for c in section.columns]
+            lines += [
+                f"  {line}" for line in _table_lines(headers, rows, section.columns, style, 2)
+            ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+HEADERS = {"probability": "prob", "close_date": "close", "currency": "cur"}
+_FIXED = frozenset(
+    {
+        "id",
+        "stage",
+        "value",
+        "currency",
+        "probability",
+        "close_date",
+        "status",
+        "created",
+        "updated",
+        "line",
+        "path",
+    }
+)
+_RIGHT = frozenset({"value", "probability", "line"})
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+class _Style:
+    """ANSI bold and dim, only on a terminal and without NO_COLOR."""
+
+    def __init__(self) -> None:
+        self.on = (
+            sys.stdout.isatty()
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+
+    def bold(self, text: str) -> str:
+        return f"\x1b[1m{text}\x1b[0m" if self.on else text
+
+    def dim(self, text: str) -> str:
+        return f"\x1b[2m{text}\x1b[0m" if self.on else text
+
+
+def _clean(text: str) -> str:
+    """No control characters reach the terminal: a name cannot clear the screen or recolour it."""
+    return _CONTROL.sub("\ufffd", text.replace("\n", " ").replace("\t", " "))
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _width(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
+
+
+def _truncate(text: str, width: int) -> str:
+    if _width(text) <= width:
+        return text
+    out, used = [], 0
+    for char in text:
+        w = _char_width(char)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + "…"
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
+def _terminal_width() -> int | None:
+    """Columns to fit tables into: the terminal's, or $COLUMNS; None (no limit) in a pipe."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _table_lines(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    keys: Sequence[str],
+    style: _Style,
+    indent: int = 0,
+) -> list[str]:
+    rows = [[_clean(c) for c in row] for row in rows]
+    widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    limit = _terminal_width()
+    if limit is not None:
+        _fit(widths, headers, keys, limit - indent)
+    right = [k in _RIGHT for k in keys]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [_pad(_truncate(c, w), w, r) for c, w, r in zip(cells, widths, right, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    out = [style.bold(line(headers)), style.dim("─" * (sum(widths) + 2 * (len(widths) - 1)))]
+    out.extend(line(row) for row in rows)
+    return out
+
+
+def _fit(widths: list[int], headers: Sequence[str], keys: Sequence[str], limit: int) -> None:
+    """Narrow the free-text columns, widest first, until the table fits `limit` columns."""
+    total = sum(widths) + 2 * (len(widths) - 1)
+    flexible = [i for i, k in enumerate(keys) if k not in _FIXED]
+    floor = {i: max(6, _width(headers[i])) for i in flexible}
+    while total > limit:
+        candidates = [i for i in flexible if widths[i] > floor[i]]
+        if not candidates:
+            return  # the fixed columns alone are too wide: let the terminal wrap
+        widest = max(candidates, key=lambda i: widths[i])
+        widths[widest] -= 1
+        total -= 1
+
+
+# -- changes ----------------------------------------------------------------------------------
+
+
+def emit_diff(changes: Iterable[Any]) -> None:
+    """A unified diff of what a --dry-run would write."""
+    out = sys.stdout
+    for change in changes:
+        before = (change.before or "").splitlines(keepends=True)
+        after = (change.after or "").splitlines(keepends=True)
+        old = f"a/{change.path}" if change.before is not None else "/dev/null"
+        new = f"b/{change.path}" if change.after is not None else "/dev/null"
+        for line in difflib.unified_diff(before, after, old, new):
+            out.write(line if line.endswith("\n") else line + "\n")

@@ -1,0 +1,454 @@
+"""Records: references, planned changes, validation and the JSON form scripts rely on."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from crm import ids, money
+from crm.config import Config
+from crm.dates import iso
+from crm.errors import (
+    AmbiguousRefError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+)
+from crm.models import ADDRESS_KEYS, RECORD_TYPES, Field, Issue, Kind, RecordType
+from crm.validate import check_value, normalize_email, parse_input
+
+Op = Literal["set", "unset", "append", "remove"]
+RefResolver = Callable[[str, str], str]  # (target type, reference) -> id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    type: RecordType
+    id: str
+    data: dict[str, Any]
+    path: str  # relative to the data folder, e.g. contacts/ada-lovelace.yaml
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        value = self.data.get(self.type.title)
+        return str(value) if value is not None else self.id
+
+    def list_of(self, name: str) -> list[str]:
+        """A many-valued field as a list, whether the file holds a list or one value."""
+        return as_list(self.data.get(name))
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
+
+    def issue(self, key: str, message: str) -> Issue:
+        return Issue(self.path, self.line(key), f"{key}: {message}" if key else message)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change to a record file: set, unset, or add/remove items of a list."""
+
+    op: Op
+    path: tuple[str, ...]
+    value: Any = None
+
+    def replace(self, **changes: Any) -> Edit:
+        return dataclasses.replace(self, **changes)
+
+
+def as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding records
+
+
+def resolve(rtype: RecordType, records: Iterable[Record], ref: str) -> Record:
+    """The one record `ref` names: its id, an exact email or name, or a unique id prefix."""
+    wanted = ref.strip().lower()
+    if not wanted:
+        raise UsageError(f"an empty {rtype.name} reference")
+    pool = list(records)
+    tiers: list[list[Record]] = [[], [], [], []]
+    for rec in pool:
+        if rec.id == wanted:
+            return rec
+        if wanted in (e.lower() for e in rec.list_of("emails")):
+            tiers[0].append(rec)
+        elif rec.title.strip().lower() == wanted:
+            tiers[1].append(rec)
+        elif rec.id.startswith(wanted):
+            tiers[2].append(rec)
+    for tier in tiers:
+        if len(tier) == 1:
+            return tier[0]
+        if len(tier) > 1:
+            shown = [f"{r.id} ({r.title})" for r in sorted(tier, key=lambda r: r.id)]
+            raise AmbiguousRefError(rtype.name, ref, shown)
+    names = [r.id for r in pool] + [r.title for r in pool]
+    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else f"see `crm {rtype.name} list`"
+    raise NotFoundError(f"no {rtype.name} matches '{ref}'", hint=hint)
+
+
+def referrers(target: Record, everything: Mapping[str, Sequence[Record]]) -> list[Record]:
+    """Records whose reference fields name `target`."""
+    found = []
+    for rtype_name, records in everything.items():
+        refs = [f for f in RECORD_TYPES[rtype_name].refs() if f.target == target.type.name]
+        if not refs:
+            continue
+        for rec in records:
+            if any(rec.data.get(f.name) == target.id for f in refs):
+                found.append(rec)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning changes
+
+_ASSIGN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)\s*([+-]?=)(.*)", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a KEY points: a built-in field, an address part or a custom field."""
+
+    path: tuple[str, ...]
+    field: Field
+
+    @property
+    def key(self) -> str:
+        return ".".join(self.path)
+
+
+def target(rtype: RecordType, config: Config, key: str) -> Target:
+    """The field a user's KEY names: `email`, `address.city`, `custom.size` or just `size`."""
+    head, _, rest = key.partition(".")
+    builtin = rtype.field(head)
+    if builtin is not None and builtin.kind is Kind.ADDRESS:
+        if rest not in ADDRESS_KEYS:
+            raise UsageError(f"address has parts {', '.join(ADDRESS_KEYS)}; got '{key}'")
+        return Target(("address", rest), Field(name=f"address.{rest}", kind=Kind.TEXT))
+    if builtin is not None and builtin.kind is not Kind.CUSTOM and not rest:
+        if not builtin.writable:
+            raise UsageError(f"{builtin.name} is kept by crm and cannot be set")
+        return Target((builtin.name,), builtin)
+    name = rest if head == "custom" else key
+    declared = config.custom_fields(rtype.name).get(name)
+    if declared is None:
+        known = ", ".join(f.name for f in rtype.fields if f.writable and f.kind is not Kind.CUSTOM)
+        custom = ", ".join(config.custom_fields(rtype.name)) or "none declared"
+        raise UsageError(
+            f"{rtype.name} has no field '{key}'",
+            hint=f"fields: {known}; custom fields (crm.yaml): {custom}",
+        )
+    return Target(("custom", name), dataclasses.replace(declared.as_field(), name=name))
+
+
+def parse_assignment(text: str) -> tuple[str, str, str]:
+    """`KEY=VALUE`, `KEY+=VALUE` or `KEY-=VALUE` as (key, operator, value)."""
+    match = _ASSIGN_RE.fullmatch(text)
+    if not match:
+        raise UsageError(f"'{text}' is not KEY=VALUE")
+    key, operator, value = match.groups()
+    return key.strip(), operator, value
+
+
+def plan(
+    rtype: RecordType,
+    config: Config,
+    current: Mapping[str, Any],
+    assignments: Sequence[tuple[str, str, Any]],
+    unsets: Sequence[str],
+    resolve_ref: RefResolver,
+) -> list[Edit]:
+    """The edits that carry out `assignments` (key, operator, text or list of texts) and `unsets`.
+
+    Every value is parsed and validated; the result is checked as a whole (money against its
+    currency), so that a plan either applies cleanly or raises before anything is written.
+    """
+    edits: list[Edit] = []
+    for key, operator, raw in assignments:
+        tgt = target(rtype, config, key)
+        texts = raw if isinstance(raw, list) else [raw]
+        values = _values(tgt, texts, config, resolve_ref)
+        if operator == "=":
+            if tgt.field.is_list:
+                edits.append(Edit("set", tgt.path, values) if values else Edit("unset", tgt.path))
+            elif values:
+                if len(values) > 1:
+                    raise UsageError(f"{tgt.key} takes one value, got {len(values)}")
+                edits.append(Edit("set", tgt.path, values[0]))
+            else:
+                edits.append(Edit("unset", tgt.path))
+        elif not tgt.field.is_list:
+            raise UsageError(f"{operator} works on lists (emails, phones, tags), not on {tgt.key}")
+        elif values:
+            edits.append(Edit("append" if operator == "+=" else "remove", tgt.path, values))
+    for key in unsets:
+        edits.append(Edit("unset", target(rtype, config, key).path))
+    for edit in edits:
+        head = rtype.field(edit.path[0])
+        if head is not None and head.required and edit.op in ("unset", "remove"):
+            after = apply(current, [edit])
+            if not after.get(head.name):
+                raise ValidationError(f"{head.name} is required and cannot be removed")
+    _money_edits(rtype, config, current, edits)
+    return edits
+
+
+def _values(
+    tgt: Target, texts: Sequence[str], config: Config, resolve_ref: RefResolver
+) -> list[Any]:
+    if tgt.field.is_list:
+        texts = [part for text in texts for part in str(text).split(",")]
+    values = []
+    for text in texts:
+        if tgt.field.kind is Kind.REF and str(text).strip():
+            assert tgt.field.target is not None
+            values.append(resolve_ref(tgt.field.target, str(text)))
+            continue
+        value = parse_input(tgt.field, str(text), config)
+        if value is not None and value not in values:
+            values.append(value)
+    return values
+
+
+def _money_edits(
+    rtype: RecordType, config: Config, current: Mapping[str, Any], edits: list[Edit]
+) -> None:
+    """Write every money value with its currency's minor units; refuse what would need rounding."""
+    after = apply(current, edits)
+    currency = str(after.get("currency") or config.currency)
+    for i, edit in enumerate(edits):
+        if edit.op != "set" or not isinstance(edit.value, Decimal):
+            continue
+        if edit.path == ("value",):
+            edits[i] = edit.replace(value=_money(edit.path, edit.value, currency))
+        elif edit.path[0] == "custom":
+            declared = config.custom_fields(rtype.name).get(edit.path[-1])
+            field_currency = (declared.currency if declared else None) or config.currency
+            edits[i] = edit.replace(value=_money(edit.path, edit.value, field_currency))
+    # A new currency rewrites the kept value in its minor units; 12.50 cannot become JPY.
+    value = after.get("value")
+    changes_currency = any(e.path == ("currency",) for e in edits)
+    if changes_currency and isinstance(value, str) and not any(e.path == ("value",) for e in edits):
+        rewritten = _money(("value",), money.parse_amount(value), currency)
+        if rewritten != value:
+            edits.append(Edit("set", ("value",), rewritten))
+
+
+def _money(path: tuple[str, ...], amount: Decimal, currency: str) -> str:
+    try:
+        return money.to_money(amount, currency)
+    except ValidationError as exc:
+        raise ValidationError(f"{'.'.join(path)}: {exc.message}") from exc
+
+
+def apply(data: Mapping[str, Any], edits: Iterable[Edit]) -> dict[str, Any]:
+    """`data` with `edits` applied, as plain values (a preview of what the file will hold)."""
+    out: dict[str, Any] = _copy(data)
+    for edit in edits:
+        *parents, key = edit.path
+        holder = out
+        for name in parents:
+            child = holder.get(name)
+            if not isinstance(child, dict):
+                child = {}
+                holder[name] = child
+            holder = child
+        current = as_list(holder.get(key))
+        if edit.op == "set":
+            holder[key] = plain(edit.value)
+        elif edit.op == "unset":
+            holder.pop(key, None)
+        elif edit.op == "append":
+            holder[key] = current + [v for v in plain(edit.value) if v not in current]
+        elif edit.op == "remove":
+            remaining = [v for v in current if v not in plain(edit.value)]
+            if remaining:
+                holder[key] = remaining
+            else:
+                holder.pop(key, None)
+        if parents and not holder:
+            out.pop(parents[0], None)
+    return out
+
+
+def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (_copy(v) if isinstance(v, Mapping) else list(v) if isinstance(v, list) else v)
+        for k, v in data.items()
+    }
+
+
+def plain(value: Any) -> Any:
+    """A value as the reader returns it: dates as ISO strings, Decimals as strings."""
+    if isinstance(value, dt.date):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def new_record(
+    rtype: RecordType, config: Config, edits: Sequence[Edit], now: dt.datetime
+) -> dict[str, Any]:
+    """The content of a new record file, keys in schema order, values typed for the writer."""
+    body: dict[str, Any] = {}
+    for edit in edits:
+        if edit.op in ("set", "append"):
+            *parents, key = edit.path
+            holder = body
+            for name in parents:
+                holder = holder.setdefault(name, {})
+            holder[key] = edit.value
+    if "address" in body:
+        body["address"] = {k: body["address"][k] for k in ADDRESS_KEYS if k in body["address"]}
+    if "custom" in body:
+        declared = list(config.custom_fields(rtype.name))
+        body["custom"] = dict(sorted(body["custom"].items(), key=lambda kv: declared.index(kv[0])))
+    body["created"] = now
+    body["updated"] = now
+    return {k: body[k] for k in rtype.key_order if k in body}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate(rec: Record, config: Config) -> list[Issue]:
+    """Every problem with one record on its own (references are checked folder-wide)."""
+    issues: list[Issue] = []
+    data = rec.data
+    for f in rec.type.fields:
+        value = data.get(f.name)
+        if f.required and (value is None or str(value).strip() == ""):
+            issues.append(rec.issue(f.name, "is required"))
+            continue
+        problem = check_value(f, value, config)
+        if problem:
+            issues.append(rec.issue(f.name, problem))
+    custom = data.get("custom")
+    if isinstance(custom, dict):
+        declared = config.custom_fields(rec.type.name)
+        for name, value in custom.items():
+            if name in declared:
+                problem = check_value(declared[name].as_field(), value, config)
+                if not problem and declared[name].type == "money" and value is not None:
+                    problem = _money_problem(value, declared[name].currency or config.currency)
+                if problem:
+                    issues.append(rec.issue(f"custom.{name}", problem))
+    if rec.type.name == "deal" and not any(i.message.startswith("value:") for i in issues):
+        value = data.get("value")
+        currency = data.get("currency") or config.currency
+        if value is not None and isinstance(currency, str):
+            problem = _money_problem(value, currency.upper())
+            if problem:
+                issues.append(rec.issue("value", problem))
+    return issues
+
+
+def _money_problem(value: Any, currency: str) -> str | None:
+    try:
+        money.to_money(money.parse_amount(str(value)), currency)
+    except ValidationError as exc:
+        return exc.message
+    return None
+
+
+def validate_links(everything: Mapping[str, Sequence[Record]]) -> list[Issue]:
+    """Dangling references, and an email shared by two records of one type."""
+    issues: list[Issue] = []
+    known = {name: {r.id for r in recs} for name, recs in everything.items()}
+    for name, records in everything.items():
+        rtype = RECORD_TYPES[name]
+        seen: dict[str, Record] = {}
+        for rec in records:
+            for f in rtype.refs():
+                value = rec.data.get(f.name)
+                if isinstance(value, str) and f.target and value not in known.get(f.target, set()):
+                    issues.append(
+                        rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)")
+                    )
+            for i, email in enumerate(rec.list_of("emails")):
+                key = _email_key(email)
+                other = seen.get(key)
+                if other is not None and other.id != rec.id:
+                    issues.append(rec.issue(f"emails.{i}", f"{email} is also on {other.path}"))
+                else:
+                    seen[key] = rec
+    return issues
+
+
+def _email_key(email: str) -> str:
+    try:
+        return normalize_email(email).lower()
+    except ValidationError:
+        return email.strip().lower()
+
+
+def check_id(rtype: RecordType, value: str) -> str:
+    """A user-chosen id, if it is a valid one."""
+    if not ids.is_valid_id(value):
+        raise ValidationError(
+            f"'{value}' is not a valid {rtype.name} id",
+            hint="lower-case letters, digits and single hyphens, at most 64 characters",
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def effective_probability(rec: Record, config: Config) -> int | None:
+    """A deal's own probability, else its stage's."""
+    own = rec.data.get("probability")
+    if isinstance(own, int) and not isinstance(own, bool):
+        return own
+    stage = config.stage(str(rec.data.get("stage") or config.default_stage.name))
+    return stage.probability if stage else None
+
+
+def to_json(rec: Record, config: Config) -> dict[str, Any]:
+    """The stable JSON form of a record (docs/cli.md): every field present, unknown keys kept."""
+    out: dict[str, Any] = {"id": rec.id, "type": rec.type.name}
+    for f in rec.type.fields:
+        value = rec.data.get(f.name)
+        if f.is_list:
+            value = rec.list_of(f.name)
+        elif f.kind is Kind.CUSTOM:
+            value = value if isinstance(value, dict) else {}
+        elif f.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.MONEY) and isinstance(value, int | float):
+            value = str(value)
+        out[f.name] = value
+    if rec.type.name == "deal":
+        out["probability"] = effective_probability(rec, config)
+        if out["value"] is not None and out["currency"] is None:
+            out["currency"] = config.currency
+    for key, value in rec.data.items():
+        if key not in out:
+            out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""Everything that touches the data folder's files."""

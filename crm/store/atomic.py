@@ -1,0 +1,67 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never half of either."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_PREFIX = ".crm-tmp-"  # hidden, so no reader ever takes a leftover for a record
+
+
+def write_temp(path: Path, text: str, mode: int = 0o644) -> Path:
+    """Write `text` to a hidden temp file beside `path`, flushed and fsynced; return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, mode)  # mkstemp creates 0600
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def replace(temp: Path, path: Path) -> None:
+    """Move a finished temp file over `path` and make the rename durable."""
+    os.replace(temp, path)
+    fsync_dir(path.parent)
+
+
+def write(path: Path, text: str) -> None:
+    replace(write_temp(path, text, mode_of(path)), path)
+
+
+def mode_of(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(directory: Path) -> None:
+    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(directory: Path) -> None:
+    """Delete temp files a killed writer left behind (only called under the folder lock)."""
+    for leftover in directory.glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()

@@ -1,0 +1,144 @@
+"""The data folder: finding it, creating it, and where each record type lives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from crm.config import CONFIG_FILE
+from crm.errors import ConfigError, ConflictError
+from crm.models import RECORD_TYPES
+from crm.store import atomic
+
+STATE_DIR = ".crm"  # locks, temp files and caches; git-ignored, never the source of truth
+
+
+def find_root(explicit: Path | None, start: Path) -> Path:
+    """The folder holding crm.yaml: `explicit` (from --dir or CRM_DIR), else `start` or a parent."""
+    if explicit is not None:
+        root = explicit.expanduser()
+        if not (root / CONFIG_FILE).is_file():
+            raise ConfigError(
+                f"{root} is not a CRM folder (no {CONFIG_FILE})",
+                hint=f"create one with `crm init {root}`",
+            )
+        return root
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no CRM folder in {start} or any folder above it",
+        hint="create one with `crm init`, or name one with --dir PATH or CRM_DIR",
+    )
+
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def config_template(business: str, currency: str, email: str | None) -> str:
+    email_line = f"  email: {_q(email)}" if email else '  # email: "hello@example.com"'
+    return f"""\
+# crm.yaml: the settings of this CRM folder. Edit it by hand; `crm check` validates it.
+# The record files live beside it: contacts/, companies/, leads/, deals/ (one YAML file each).
+version: 1
+
+# Your business, as it appears on quotes and invoices.
+business:
+  name: {_q(business)}
+{email_line}
+  # phone: "+49 30 1234567"
+  # website: "https://example.com"
+  # vat_id: "DE123456789"
+  # address:
+  #   street: "Hauptstraße 1"
+  #   postcode: "10115"
+  #   city: "Berlin"
+  #   country: "DE"
+
+# Currency of deals, quotes and invoices unless a record names its own (ISO 4217 code).
+currency: {currency}
+
+# The sales pipeline, in order. Each stage has a name (used in the files), an optional label,
+# the default probability (0-100) that a deal in it is won, and a status: open, won or lost.
+stages:
+  - name: lead
+    probability: 10
+  - name: qualified
+    probability: 25
+  - name: proposal
+    probability: 50
+  - name: negotiation
+    probability: 75
+  - name: won
+    probability: 100
+    status: won
+  - name: lost
+    probability: 0
+    status: lost
+
+# Custom fields, per record type (contact, company, lead, deal). Each has a type: text, number,
+# money, date, bool, choice (with values), url or email. Records keep them under `custom:` and
+# `crm ... set REF NAME=VALUE` or `--field NAME=VALUE` sets them. For example:
+#   contact:
+#     birthday: {{type: date}}
+#     linkedin: {{type: url, label: LinkedIn}}
+#   deal:
+#     channel: {{type: choice, values: [referral, website, event]}}
+fields:
+  contact: {{}}
+  company: {{}}
+  lead: {{}}
+  deal: {{}}
+"""
+
+
+GITIGNORE = f"""\
+# crm's own working state: locks, temp files and caches (rebuilt when missing).
+/{STATE_DIR}/
+"""
+
+
+def init_folder(root: Path, business: str, currency: str, email: str | None) -> list[Path]:
+    """Create a CRM folder at `root`; refuses when one is already there. Returns files created."""
+    config = root / CONFIG_FILE
+    if config.exists():
+        raise ConflictError(f"{root} is already a CRM folder ({CONFIG_FILE} exists)")
+    root.mkdir(parents=True, exist_ok=True)
+    created = []
+    for rtype in RECORD_TYPES.values():
+        folder = root / rtype.plural
+        folder.mkdir(exist_ok=True)
+        keep = folder / ".gitkeep"  # git does not keep empty folders
+        if not keep.exists():
+            keep.touch()
+        created.append(folder)
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():
+        atomic.write(gitignore, GITIGNORE)
+        created.append(gitignore)
+    atomic.write(config, config_template(business, currency, email))
+    created.append(config)
+    return created
+
+
+def git_init(root: Path) -> str | None:
+    """Make `root` a git repository with a first commit. Returns a note when that fell short."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        if not (root / ".git").exists():
+            subprocess.run(["git", "init", "-q"], cwd=root, check=True, capture_output=True)
+        subprocess.run(["git", "add", "-A"], cwd=root, check=True, capture_output=True, env=env)
+        result = subprocess.run(
+            ["git", "commit", "-q", "-m", "crm: init"], cwd=root, capture_output=True, env=env
+        )
+    except FileNotFoundError:
+        return "git is not installed: the folder is not under version control"
+    except subprocess.CalledProcessError as exc:
+        return f"git failed: {exc.stderr.decode(errors='replace').strip()}"
+    if result.returncode != 0:
+        return "git repository created; no first commit (set git's user.name and user.email)"
+    return None

@@ -1,0 +1,261 @@
+"""The record store: one YAML file per record, read in bulk, changed in locked transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from crm import dates, ids
+from crm.config import CONFIG_FILE, Config, parse_config
+from crm.errors import ConfigError, ConflictError, DataError, NotFoundError
+from crm.models import RECORD_TYPES, Issue, RecordType
+from crm.records import Edit, Record
+from crm.store import atomic, yamlio
+from crm.store.folder import STATE_DIR
+from crm.store.lock import folder_lock
+
+SUFFIX = ".yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A file a transaction creates, rewrites or deletes (text None: absent)."""
+
+    path: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    records: list[Record]
+    problems: list[DataError]
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def folder(self, rtype: RecordType) -> Path:
+        return self.root / rtype.plural
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def path_of(self, rtype: RecordType, rid: str) -> Path:
+        if not ids.is_valid_id(rid):  # never a path outside the folder
+            raise NotFoundError(f"no {rtype.name} '{rid}'")
+        return self.folder(rtype) / f"{rid}{SUFFIX}"
+
+    def exists(self, rtype: RecordType, rid: str) -> bool:
+        return ids.is_valid_id(rid) and self.path_of(rtype, rid).is_file()
+
+    def files(self, rtype: RecordType) -> list[Path]:
+        """Record files of a type: `*.yaml`, hidden files (temp files among them) left out."""
+        try:
+            entries = os.scandir(self.folder(rtype))
+        except FileNotFoundError:
+            return []
+        with entries:
+            names = sorted(
+                e.name for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith(".")
+            )
+        return [self.folder(rtype) / name for name in names]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def config(self) -> tuple[Config, list[Issue]]:
+        """The folder's settings and every problem in crm.yaml (defaults stand in for bad parts)."""
+        path = self.root / CONFIG_FILE
+        try:
+            loaded = yamlio.parse(yamlio.decode(path.read_bytes(), CONFIG_FILE), CONFIG_FILE)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path} is missing", hint="create a folder with `crm init`") from exc
+        except DataError as exc:
+            return Config(), [Issue(CONFIG_FILE, exc.line, exc.detail)]
+        return parse_config(loaded.data, loaded.lines)
+
+    def load(self, rtype: RecordType, path: Path) -> Record:
+        """The record in `path`; DataError when it cannot be read as one."""
+        rel = self.rel(path)
+        rid = path.name.removesuffix(SUFFIX)
+        if not ids.is_valid_id(rid):
+            raise DataError(
+                rel,
+                "file name is not a valid id",
+                hint=f"rename it to {ids.slugify(rid)}{SUFFIX}",
+            )
+        if path.is_symlink() and not _inside(path.resolve(), self.root.resolve()):
+            raise DataError(rel, "is a link to a file outside the CRM folder")
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no {rtype.name} '{rid}'") from exc
+        except OSError as exc:
+            raise DataError(rel, f"cannot be read: {exc.strerror}") from exc
+        loaded = yamlio.parse(yamlio.decode(raw, rel), rel)
+        data = loaded.data
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise DataError(rel, f"must be a mapping of fields, not {type(data).__name__}", line=1)
+        for key in data:
+            if not isinstance(key, str):
+                raise DataError(rel, f"key {key!r} is not text", line=loaded.lines.get(str(key)))
+        return Record(type=rtype, id=rid, data=data, path=rel, lines=loaded.lines)
+
+    def read(self, rtype: RecordType, rid: str) -> Record:
+        path = self.path_of(rtype, rid)
+        if not path.is_file():
+            raise NotFoundError(f"no {rtype.name} '{rid}'")
+        return self.load(rtype, path)
+
+    def scan(self, rtype: RecordType) -> Scan:
+        """Every readable record of a type, and a DataError for each file that is not."""
+        records: list[Record] = []
+        problems: list[DataError] = []
+        enabled = gc.isenabled()
+        gc.disable()  # the collector would rescan the growing result on every allocation burst
+        try:
+            for path in self.files(rtype):
+                try:
+                    records.append(self.load(rtype, path))
+                except DataError as exc:
+                    problems.append(exc)
+                except NotFoundError:  # deleted while we listed
+                    continue
+        finally:
+            if enabled:
+                gc.enable()
+        return Scan(records, problems)
+
+    def scan_all(self) -> tuple[dict[str, list[Record]], list[DataError]]:
+        everything: dict[str, list[Record]] = {}
+        problems: list[DataError] = []
+        for name, rtype in RECORD_TYPES.items():
+            scan = self.scan(rtype)
+            everything[name] = scan.records
+            problems.extend(scan.problems)
+        return everything, problems
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def transaction(self, *, dry_run: bool = False) -> Transaction:
+        return Transaction(self, dry_run=dry_run)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+class Transaction:
+    """Changes staged under the folder lock and written together when the block succeeds.
+
+    Every new text is first written to a hidden temp file and fsynced; only when all are ready
+    are they renamed into place. An exception anywhere in the block writes nothing.
+    """
+
+    def __init__(self, store: Store, *, dry_run: bool) -> None:
+        self.store = store
+        self.dry_run = dry_run
+        self.now = dates.now()
+        self._staged: dict[Path, Change] = {}
+        self._lock: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> Transaction:
+        if not self.dry_run:
+            self._lock = contextlib.ExitStack()
+            self._lock.enter_context(folder_lock(self.store.root / STATE_DIR / "lock"))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None and not self.dry_run:
+                self._commit()
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+
+    @property
+    def changes(self) -> list[Change]:
+        return list(self._staged.values())
+
+    def _current(self, path: Path) -> str | None:
+        if path in self._staged:
+            return self._staged[path].after
+        try:
+            return yamlio.decode(path.read_bytes(), self.store.rel(path))
+        except FileNotFoundError:
+            return None
+
+    def _stage(self, path: Path, after: str | None) -> None:
+        before = self._staged[path].before if path in self._staged else self._current(path)
+        self._staged[path] = Change(self.store.rel(path), before, after)
+
+    def create(
+        self, rtype: RecordType, data: dict[str, Any], *, base: str, exact: bool = False
+    ) -> str:
+        """Stage a new record; its id is `base`, or `base-2`... unless `exact` forbids that."""
+
+        def taken(candidate: str) -> bool:
+            return self._current(self.store.path_of(rtype, candidate)) is not None
+
+        if exact and taken(base):
+            raise ConflictError(f"a {rtype.name} with id '{base}' already exists")
+        rid = ids.unique_id(base, taken)
+        self._stage(self.store.path_of(rtype, rid), yamlio.dump_new(data))
+        return rid
+
+    def update(self, rec: Record, edits: Sequence[Edit]) -> bool:
+        """Stage `edits` to a record's file, kept as written elsewhere. False if nothing changed."""
+        path = self.store.path_of(rec.type, rec.id)
+        text = self._current(path)
+        if text is None:
+            raise NotFoundError(f"no {rec.type.name} '{rec.id}'")
+        order = rec.type.key_order
+        changed = yamlio.edit_text(text, rec.path, edits, order)
+        if changed == text:
+            return False
+        touched = [*edits, Edit("set", ("updated",), self.now)]
+        self._stage(path, yamlio.edit_text(text, rec.path, touched, order))
+        return True
+
+    def write_text(self, rtype: RecordType, rid: str, text: str) -> None:
+        self._stage(self.store.path_of(rtype, rid), text)
+
+    def delete(self, rtype: RecordType, rid: str) -> None:
+        self._stage(self.store.path_of(rtype, rid), None)
+
+    def _commit(self) -> None:
+        ready: list[tuple[Path, Path]] = []
+        try:
+            for path, change in self._staged.items():
+                if change.after is not None:
+                    ready.append(
+                        (atomic.write_temp(path, change.after, atomic.mode_of(path)), path)
+                    )
+        except BaseException:
+            for temp, _ in ready:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+            raise
+        for temp, path in ready:
+            atomic.replace(temp, path)
+        for path, change in self._staged.items():
+            if change.after is None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                atomic.fsync_dir(path.parent)

@@ -1,0 +1,342 @@
+"""YAML in and out.
+
+Reads use PyYAML's safe C loader (fast, never constructs objects). Writes use ruamel.yaml's
+round-trip mode, so editing one field of a hand-written file keeps its comments, key order and
+quoting. The two speak different YAML versions (1.1 and 1.2); the writer quotes every string that
+either would read as something else, so what the tool writes reads back identically through both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from crm.dates import iso
+from crm.errors import DataError
+from crm.models import ADDRESS_KEYS
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+
+    from crm.records import Edit
+
+try:
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs") and absurd documents
+
+STR_TAG = "tag:yaml.org,2002:str"
+# Line breaks to YAML 1.1 but not to 1.2, and a BOM: only safe inside double quotes.
+_SPECIAL = re.compile("[\x85\u2028\u2029\ufeff]")
+# What PyYAML's reader refuses unescaped: everything but tab, LF, CR and printable Unicode.
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_RESOLVER: Any = yaml.resolver.Resolver()
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A parsed document and the line of every key and list item, by dotted path."""
+
+    data: Any
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def decode(raw: bytes, path: str) -> str:
+    """UTF-8 text of a file, without a byte-order mark."""
+    if len(raw) > MAX_BYTES:
+        raise DataError(path, f"file is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(path, "not valid UTF-8", line=line, hint="save the file as UTF-8") from exc
+    return text.removeprefix("\ufeff")
+
+
+def parse(text: str, path: str) -> Loaded:
+    """Parse one YAML document safely; dates and timestamps come back as ISO 8601 strings."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[str, int] = {}
+        if node is not None:
+            _walk(node, "", lines, [0], path)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise DataError(path, f"invalid YAML: {problem}", line=line) from exc
+    except yaml.YAMLError as exc:
+        raise DataError(path, f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise DataError(path, "document is nested too deeply") from exc
+    finally:
+        loader.dispose()
+    return Loaded(_plain(data, path), lines)
+
+
+def _walk(node: yaml.Node, prefix: str, lines: dict[str, int], count: list[int], path: str) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise DataError(path, f"document has more than {MAX_NODES} nodes (aliases?)")
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            dotted = f"{prefix}{key}"
+            line = key_node.start_mark.line + 1
+            if dotted in lines and isinstance(key_node, yaml.ScalarNode):
+                raise DataError(
+                    path, f"duplicate key '{dotted}' (first on line {lines[dotted]})", line=line
+                )
+            lines[dotted] = line
+            _walk(value_node, dotted + ".", lines, count, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[f"{prefix}{i}"] = item.start_mark.line + 1
+            _walk(item, f"{prefix}{i}.", lines, count, path)
+
+
+def _plain(value: Any, path: str) -> Any:
+    """Turn what the safe loader built into JSON-like data: dates become ISO strings."""
+    if isinstance(value, dict):
+        return {(_plain_key(k)): _plain(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, path) for v in value]
+    if isinstance(value, dt.date):  # datetime is a date too
+        return iso(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    raise DataError(path, f"unsupported YAML value of type {type(value).__name__}")
+
+
+def _plain_key(key: Any) -> Any:
+    return iso(key) if isinstance(key, dt.date) else key
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def needs_double_quotes(text: str) -> bool:
+    """True when a plain or single-quoted scalar would read back differently somewhere.
+
+    PyYAML (YAML 1.1) takes `no`, `on`, `1:30`, `0123` for booleans and numbers where
+    ruamel.yaml (1.2) sees strings; NEL and the Unicode line separators are line breaks in 1.1
+    only. Double quotes with escapes mean the same to both.
+    """
+    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != STR_TAG:
+        return True
+    return bool(_SPECIAL.search(text) or _NON_PRINTABLE.search(text) or "\r" in text)
+
+
+def _block_safe(text: str) -> bool:
+    """Whether `text` may be written as a `|` literal block, the readable form for notes."""
+    return "\n" in text and not needs_double_quotes(text) and "\t" not in text
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    style = '"' if needs_double_quotes(data) else None
+    return representer.represent_scalar(STR_TAG, data, style=style)
+
+
+def _represent_datetime(representer: Any, data: dt.datetime) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:timestamp", iso(data))
+
+
+def _represent_decimal(representer: Any, data: Decimal) -> Any:
+    return representer.represent_scalar(STR_TAG, str(data), style='"')
+
+
+def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.representer import RoundTripRepresenter
+
+    class Representer(RoundTripRepresenter):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # `updated: *id001` would baffle a human reader
+
+    Representer.add_representer(str, _represent_str)
+    Representer.add_representer(dt.datetime, _represent_datetime)
+    Representer.add_representer(Decimal, _represent_decimal)
+
+    y = YAML()
+    y.Representer = Representer
+    y.preserve_quotes = True
+    y.width = 4096  # never fold long lines: a changed field stays one changed line
+    y.indent(mapping=2, sequence=4, offset=2)  # lists as "  - item" under their key
+    return y
+
+
+def to_node(value: Any) -> Any:
+    """A Python value as ruamel should write it: multi-line text as a literal block."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if isinstance(value, str) and _block_safe(value):
+        return LiteralScalarString(value)
+    if isinstance(value, dict):
+        node = CommentedMap()
+        for k, v in value.items():
+            node[k] = to_node(v)
+        return node
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq()
+        seq.extend(to_node(v) for v in value)
+        return seq
+    return value
+
+
+def dump_new(data: dict[str, Any]) -> str:
+    """Text of a new file: keys in the order given, values as `to_node` writes them."""
+    out = io.StringIO()
+    _yaml().dump(to_node(data), out)
+    return out.getvalue()
+
+
+def edit_text(text: str, path: str, edits: Iterable[Edit], order: Sequence[str]) -> str:
+    """Apply `edits` to the YAML `text` of a record, keeping everything else as written."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    y = _yaml()
+    try:
+        doc, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=y)
+    except (YAMLError, ValueError) as exc:
+        raise DataError(path, f"cannot be edited: {exc}".replace("\n", " ")) from exc
+    y.indent(**_indent_of(indent, block_seq_indent))  # keep the file's own indentation
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise DataError(path, "is not a mapping of fields", line=1)
+    for edit in edits:
+        _apply(doc, edit, order)
+    out = io.StringIO()
+    y.dump(doc, out)
+    return out.getvalue()
+
+
+def _indent_of(indent: int | None, block_seq_indent: int | None) -> dict[str, int]:
+    """ruamel's indent settings from what `load_yaml_guess_indent` saw in a file."""
+    if indent is None or not 0 < indent < 12:
+        return {"mapping": 2, "sequence": 4, "offset": 2}
+    if block_seq_indent is None or not 0 <= block_seq_indent < indent:  # no lists: a mapping indent
+        return {"mapping": indent, "sequence": indent + 2, "offset": indent}
+    mapping = indent - block_seq_indent if indent - block_seq_indent > 1 else 2
+    return {"mapping": mapping, "sequence": indent, "offset": block_seq_indent}
+
+
+def _apply(doc: Any, edit: Edit, order: Sequence[str]) -> None:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    *parents, key = edit.path
+    holder = doc
+    for i, name in enumerate(parents):
+        child = holder.get(name)
+        if not isinstance(child, CommentedMap):
+            if edit.op in ("unset", "remove"):
+                return
+            child = CommentedMap()
+            _insert(holder, name, child, order if i == 0 else ())
+        holder = child
+    current = holder.get(key)
+    if edit.op == "set":
+        if key in holder:
+            holder[key] = to_node(edit.value)
+        else:
+            _insert(
+                holder, key, to_node(edit.value), order if not parents else _nested_order(parents)
+            )
+    elif edit.op == "unset":
+        _delete(holder, key)
+    elif edit.op == "append":
+        if isinstance(current, CommentedSeq):
+            current.extend(to_node(v) for v in edit.value if v not in current)
+        elif key in holder and current not in (None, ""):
+            holder[key] = to_node([current, *[v for v in edit.value if v != current]])
+        else:
+            _apply(doc, edit.replace(op="set", value=list(edit.value)), order)
+            return
+    elif edit.op == "remove":
+        if isinstance(current, CommentedSeq):
+            for v in edit.value:
+                while v in current:
+                    current.remove(v)
+            if not current:
+                _delete(holder, key)
+        elif current in edit.value:
+            _delete(holder, key)
+    # A mapping emptied by the edit (the last custom field unset) goes with it.
+    if parents and not holder and edit.op in ("unset", "remove"):
+        _apply(doc, edit.replace(op="unset", path=tuple(parents)), order)
+
+
+def _nested_order(parents: Sequence[str]) -> Sequence[str]:
+    return ADDRESS_KEYS if list(parents) == ["address"] else ()
+
+
+def _insert(holder: Any, key: str, value: Any, order: Sequence[str]) -> None:
+    """Insert `key` after the last existing key that the schema puts before it."""
+    if key not in order:
+        holder[key] = value
+        return
+    rank = order.index(key)
+    position = 0
+    for i, existing in enumerate(holder):
+        if existing in order and order.index(existing) < rank:
+            position = i + 1
+    if position >= len(holder):
+        holder[key] = value
+    else:
+        holder.insert(position, key, value)
+
+
+def _delete(holder: Any, key: str) -> None:
+    """Delete `key`, keeping the whole-line comments that followed it."""
+    if key not in holder:
+        return
+    keys = list(holder)
+    index = keys.index(key)
+    token = holder.ca.items.get(key, [None, None, None, None])[2]
+    del holder[key]
+    holder.ca.items.pop(key, None)
+    if token is None or index == 0:
+        return
+    rest = token.value.split("\n", 1)[1] if "\n" in token.value else ""
+    if rest.strip():
+        _append_comment(holder, keys[index - 1], rest)
+
+
+def _append_comment(holder: Any, key: Any, text: str) -> None:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    value = holder[key]
+    if isinstance(value, CommentedMap) and value:
+        _append_comment(value, list(value)[-1], text)
+        return
+    if isinstance(value, CommentedSeq) and value:
+        slot = value.ca.items.setdefault(len(value) - 1, [None, None])
+        position = 0
+    else:
+        slot = holder.ca.items.setdefault(key, [None, None, None, None])
+        position = 2
+    existing = slot[position]
+    if existing is None:
+        slot[position] = CommentToken("\n" + text, CommentMark(0), None)
+    else:
+        existing.value = existing.value.rstrip("\n") + "\n" + text

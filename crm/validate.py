@@ -1,0 +1,240 @@
+"""Field values: parsing what a user types, and checking what a file holds.
+
+`parse_input` turns command-line text into the value the writer stores (raising
+ValidationError); `check_value` inspects a value read from a file and returns what is wrong with
+it (or None). Both know every field kind; custom fields come as `Field`s built from crm.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from crm import dates, ids, money
+from crm.errors import ValidationError
+from crm.models import ADDRESS_KEYS, Field, Kind
+
+if TYPE_CHECKING:
+    from crm.config import Config
+
+_PHONE_RE = re.compile(r"\+?[0-9 ()./-]+(?:\s*(?:x|ext\.?|#)\s*[0-9]+)?", re.IGNORECASE)
+_TAG_RE = re.compile(r"[^\s,]+")
+_LABEL_RE = re.compile(r"(?=.{1,63}$)[^\W_](?:[\w-]*[^\W_])?$")
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_TRUE = frozenset({"yes", "y", "true", "1", "on"})
+_FALSE = frozenset({"no", "n", "false", "0", "off"})
+
+
+def parse_input(field: Field, text: str, config: Config) -> Any:
+    """The stored form of `text` typed for `field`. Empty text means "no value" (None)."""
+    try:
+        return _parse(field, text, config)
+    except ValidationError as exc:
+        raise ValidationError(f"{field.name}: {exc.message}", hint=exc.hint) from exc
+
+
+def _parse(field: Field, text: str, config: Config) -> Any:
+    kind = field.kind
+    if kind is Kind.LONGTEXT:
+        value = text.replace("\r\n", "\n").strip("\n")
+        return value if value.strip() else None
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if kind is Kind.TEXT:
+        if "\n" in stripped or _CONTROL_RE.search(stripped):
+            raise ValidationError("must be a single line of text")
+        return stripped
+    if kind in (Kind.EMAIL, Kind.EMAILS):
+        return normalize_email(stripped)
+    if kind is Kind.PHONES:
+        return _phone(stripped)
+    if kind is Kind.TAGS:
+        return _tag(stripped)
+    if kind is Kind.URL:
+        return _url(stripped)
+    if kind is Kind.DOMAIN:
+        return _domain(stripped)
+    if kind is Kind.DATE:
+        return dates.parse_date(stripped)
+    if kind is Kind.MONEY:
+        return money.parse_amount(stripped)
+    if kind is Kind.CURRENCY:
+        return money.normalize_currency(stripped)
+    if kind is Kind.PERCENT:
+        return _percent(stripped)
+    if kind is Kind.NUMBER:
+        number = money.parse_amount(stripped)
+        return int(number) if number == number.to_integral_value() else str(number)
+    if kind is Kind.BOOL:
+        return _bool(stripped)
+    if kind is Kind.CHOICE:
+        return _choice(stripped, field.choices)
+    if kind is Kind.STAGE:
+        return _choice(stripped, config.stage_names)
+    if kind is Kind.REF:
+        return stripped  # resolved against the store by the caller
+    raise ValidationError(f"cannot be set from text (kind {kind})")
+
+
+def normalize_email(text: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"'{text}' is not a valid email address: {exc}") from exc
+    return str(result.normalized)
+
+
+def _phone(text: str) -> str:
+    if not _PHONE_RE.fullmatch(text) or sum(c.isdigit() for c in text) < 3:
+        raise ValidationError(
+            f"'{text}' is not a phone number", hint="digits, spaces and + ( ) . - / only"
+        )
+    return text
+
+
+def _tag(text: str) -> str:
+    if not _TAG_RE.fullmatch(text):
+        raise ValidationError(f"'{text}' is not a tag", hint="no spaces or commas")
+    return text
+
+
+def _url(text: str) -> str:
+    candidate = text if "://" in text else f"https://{text}"
+    parts = urlsplit(candidate)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in candidate:
+        raise ValidationError(f"'{text}' is not a web address", hint="e.g. https://example.com")
+    _domain(parts.hostname)
+    return candidate
+
+
+def _domain(text: str) -> str:
+    host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    host = host.rstrip(".").lower()
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
+        raise ValidationError(f"'{text}' is not a domain name", hint="e.g. example.com")
+    return host
+
+
+def _percent(text: str) -> int:
+    cleaned = text.removesuffix("%").strip()
+    if not cleaned.isdigit() or not 0 <= int(cleaned) <= 100:
+        raise ValidationError(f"'{text}' is not a whole number from 0 to 100")
+    return int(cleaned)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValidationError(f"'{text}' is not yes or no")
+
+
+def _choice(text: str, choices: tuple[str, ...]) -> str:
+    for choice in choices:
+        if choice.lower() == text.lower():
+            return choice
+    raise ValidationError(f"'{text}' is not one of: {', '.join(choices)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking values read from files
+
+
+def check_value(field: Field, value: Any, config: Config) -> str | None:
+    """What is wrong with `value` stored for `field`, or None when it is valid."""
+    if value is None:
+        return None
+    kind = field.kind
+    if isinstance(value, bool) and kind is not Kind.BOOL:
+        return f"'{str(value).lower()}' was read as yes/no; put the text in quotes"
+    if field.is_list:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            problem = _check_scalar(field, item, config)
+            if problem:
+                return problem
+        return None
+    return _check_scalar(field, value, config)
+
+
+def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
+    kind = field.kind
+    if kind is Kind.CUSTOM:
+        return None if isinstance(value, dict) else "must be a mapping of custom fields"
+    if kind is Kind.ADDRESS:
+        return _check_address(value)
+    if kind is Kind.BOOL:
+        return None if isinstance(value, bool) else f"'{value}' is not yes or no (true/false)"
+    if kind is Kind.PERCENT:
+        if isinstance(value, int) and 0 <= value <= 100:
+            return None
+        return f"'{value}' is not a whole number from 0 to 100"
+    if kind is Kind.NUMBER:
+        if isinstance(value, int | float):
+            return None
+        return _attempt(lambda: money.parse_amount(str(value)))
+    if kind is Kind.MONEY:
+        if isinstance(value, float):
+            return f'{value} is a YAML number; write money as a quoted string, e.g. "{value}"'
+        return _attempt(lambda: money.parse_amount(str(value)))
+    if kind is Kind.PHONES and isinstance(value, int):
+        return f"{value} was read as a number; put phone numbers in quotes"
+    if kind is Kind.TIMESTAMP:
+        return None if _is_timestamp(value) else f"'{value}' is not an ISO 8601 timestamp"
+    if kind in (Kind.TEXT, Kind.LONGTEXT) and isinstance(value, int | float):
+        return None
+    if not isinstance(value, str):
+        return f"must be text, not {_yaml_type(value)}"
+    if kind is Kind.TEXT and "\n" in value.strip():
+        return "must be a single line of text"
+    if kind in (Kind.TEXT, Kind.LONGTEXT):
+        return None
+    if kind is Kind.REF:
+        return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
+    return _attempt(lambda: _parse(field, value, config))
+
+
+def _attempt(parse: Any) -> str | None:
+    try:
+        parse()
+    except ValidationError as exc:
+        return str(exc)
+    return None
+
+
+def _check_address(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
+    if not isinstance(value, dict):
+        return "must be text or a mapping of " + ", ".join(ADDRESS_KEYS)
+    for key, part in value.items():
+        if part is not None and not isinstance(part, str | int):
+            return f"{key}: must be text"
+    return None
+
+
+def _is_timestamp(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a number" if isinstance(value, int | float | Decimal) else type(value).__name__
