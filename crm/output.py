@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TextIO
@@ -218,6 +218,7 @@ _FIXED = frozenset(
     }
 )
 _RIGHT = frozenset({"value", "probability", "line"})
+_PRIMARY = frozenset({"name", "title"})
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -293,7 +294,11 @@ def _table_lines(
     widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     limit = _terminal_width()
     if limit is not None:
-        _fit(widths, headers, keys, limit - indent)
+        keep = _fit(widths, headers, keys, limit - indent)
+        headers = [headers[i] for i in keep]
+        rows = [[row[i] for i in keep] for row in rows]
+        keys = [keys[i] for i in keep]
+        widths = [widths[i] for i in keep]
     right = [k in _RIGHT for k in keys]
 
     def line(cells: Sequence[str]) -> str:
@@ -305,18 +310,39 @@ def _table_lines(
     return out
 
 
-def _fit(widths: list[int], headers: Sequence[str], keys: Sequence[str], limit: int) -> None:
-    """Narrow the free-text columns, widest first, until the table fits `limit` columns."""
-    total = sum(widths) + 2 * (len(widths) - 1)
-    flexible = [i for i, k in enumerate(keys) if k not in _FIXED]
-    floor = {i: max(6, _width(headers[i])) for i in flexible}
-    while total > limit:
-        candidates = [i for i in flexible if widths[i] > floor[i]]
-        if not candidates:
-            return  # the fixed columns alone are too wide: let the terminal wrap
-        widest = max(candidates, key=lambda i: widths[i])
-        widths[widest] -= 1
-        total -= 1
+def _fit(widths: list[int], headers: Sequence[str], keys: Sequence[str], limit: int) -> list[int]:
+    """Make the table fit `limit` columns; returns the indexes of the columns to show.
+
+    Free-text columns are narrowed first (never the name or title below 20); then columns are
+    left out from the right (never the id or the name/title); then free text narrows further.
+    """
+    keep = list(range(len(keys)))
+
+    def total() -> int:
+        return sum(widths[i] for i in keep) + 2 * (len(keep) - 1)
+
+    def narrow(floor_of: Callable[[int], int]) -> None:
+        excess = total() - limit
+        while excess > 0:
+            candidates = [i for i in keep if keys[i] not in _FIXED and widths[i] > floor_of(i)]
+            if not candidates:
+                return
+            widest = max(candidates, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+
+    def comfortable(i: int) -> int:
+        return max(20 if keys[i] in _PRIMARY else 10, _width(headers[i]))
+
+    narrow(lambda i: min(widths[i], comfortable(i)))
+    while total() > limit:
+        droppable = [i for i in keep if keys[i] not in _PRIMARY and keys[i] != "id"]
+        if not droppable:
+            break
+        keep.remove(droppable[-1])
+        narrow(lambda i: min(widths[i], comfortable(i)))
+    narrow(lambda i: max(6, _width(headers[i])))
+    return keep
 
 
 # -- changes ----------------------------------------------------------------------------------

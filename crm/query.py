@@ -63,6 +63,8 @@ def field_path(rtype: RecordType, config: Config, name: str) -> tuple[str, ...]:
         return ("custom", rest)
     if name in config.custom_fields(rtype.name):
         return ("custom", name)
+    if name in ADDRESS_KEYS and rtype.field("address") is not None:
+        return ("address", name)
     known = [f.name for f in rtype.fields if f.kind is not Kind.CUSTOM]
     raise UsageError(f"{rtype.name} has no field '{name}'", hint="fields: " + ", ".join(known))
 

@@ -123,7 +123,7 @@ def referrers(target: Record, everything: Mapping[str, Sequence[Record]]) -> lis
 # ---------------------------------------------------------------------------------------------
 # Planning changes
 
-_ASSIGN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)\s*([+-]?=)(.*)", re.DOTALL)
+_ASSIGN_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*([+-]?=)(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +142,9 @@ def target(rtype: RecordType, config: Config, key: str) -> Target:
     """The field a user's KEY names: `email`, `address.city`, `custom.size` or just `size`."""
     head, _, rest = key.partition(".")
     builtin = rtype.field(head)
+    if builtin is None and head in ADDRESS_KEYS and not rest and rtype.field("address"):
+        if head not in config.custom_fields(rtype.name):
+            head, rest, builtin = "address", head, rtype.field("address")
     if builtin is not None and builtin.kind is Kind.ADDRESS:
         if rest not in ADDRESS_KEYS:
             raise UsageError(f"address has parts {', '.join(ADDRESS_KEYS)}; got '{key}'")

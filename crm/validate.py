@@ -45,8 +45,10 @@ def _parse(field: Field, text: str, config: Config) -> Any:
     if not stripped:
         return None
     if kind is Kind.TEXT:
-        if "\n" in stripped or _CONTROL_RE.search(stripped):
+        if "\n" in stripped:
             raise ValidationError("must be a single line of text")
+        if _CONTROL_RE.search(stripped):
+            raise ValidationError("must not contain control characters")
         return stripped
     if kind in (Kind.EMAIL, Kind.EMAILS):
         return normalize_email(stripped)
