@@ -49,7 +49,7 @@ def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
     from crm.commands._options import CrmTyper
     from crm.context import Settings, configure
 
-    app = CrmTyper(help=_HELP, add_completion=True)
+    app = CrmTyper(name="crm", help=_HELP, add_completion=True)
 
     def show_version(value: bool) -> None:
         if value:

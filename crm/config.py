@@ -25,6 +25,7 @@ CUSTOM_TYPES: dict[str, Kind] = {
 }
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _STAGE_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,9 +85,23 @@ class Config:
         return self.custom.get(record_type, {})
 
 
-def parse_config(data: Any, lines: Mapping[str, int]) -> tuple[Config, list[Issue]]:
-    """A Config from the parsed crm.yaml, and every problem found in it (defaults fill gaps)."""
+def parse_config(
+    data: Any, lines: Mapping[str, int], *, deep: bool = False
+) -> tuple[Config, list[Issue]]:
+    """A Config from the parsed crm.yaml, and every problem found in it (defaults fill gaps).
+
+    Currency codes are checked against ISO 4217 only when `deep` (for `crm check`): the
+    table of currencies is not worth loading for every command.
+    """
     issues: list[Issue] = []
+
+    def currency_code(raw: Any) -> str:
+        code = str(raw).strip().upper()
+        if deep:
+            return money.normalize_currency(code)
+        if not _CURRENCY_RE.fullmatch(code):
+            raise ValidationError(f"'{raw}' is not an ISO 4217 currency code", hint="e.g. EUR")
+        return code
 
     def problem(key: str, message: str) -> None:
         issues.append(
@@ -102,7 +117,7 @@ def parse_config(data: Any, lines: Mapping[str, int]) -> tuple[Config, list[Issu
     currency = "EUR"
     if data.get("currency") is not None:
         try:
-            currency = money.normalize_currency(str(data["currency"]))
+            currency = currency_code(data["currency"])
         except ValidationError as exc:
             problem("currency", str(exc))
 
@@ -119,7 +134,7 @@ def parse_config(data: Any, lines: Mapping[str, int]) -> tuple[Config, list[Issu
         if type_name not in RECORD_TYPES:
             problem(f"fields.{type_name}", f"unknown record type; one of {', '.join(RECORD_TYPES)}")
             continue
-        custom[type_name] = _parse_custom(type_name, declared or {}, problem)
+        custom[type_name] = _parse_custom(type_name, declared or {}, problem, currency_code)
 
     business = data.get("business") or {}
     if not isinstance(business, dict):
@@ -166,7 +181,9 @@ def _parse_stages(raw: Any, problem: Any) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-def _parse_custom(type_name: str, declared: Any, problem: Any) -> dict[str, CustomField]:
+def _parse_custom(
+    type_name: str, declared: Any, problem: Any, currency_code: Any
+) -> dict[str, CustomField]:
     out: dict[str, CustomField] = {}
     if not isinstance(declared, dict):
         problem(f"fields.{type_name}", "must map field names to their declarations")
@@ -199,7 +216,7 @@ def _parse_custom(type_name: str, declared: Any, problem: Any) -> dict[str, Cust
         currency = None
         if spec.get("currency") is not None:
             try:
-                currency = money.normalize_currency(str(spec["currency"]))
+                currency = currency_code(spec["currency"])
             except ValidationError as exc:
                 problem(f"{key}.currency", str(exc))
         label = str(spec.get("label") or name.replace("_", " ").capitalize())

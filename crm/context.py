@@ -6,11 +6,13 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from crm.config import Config
 from crm.errors import ConfigError
-from crm.store.folder import find_root
-from crm.store.repo import Store
+
+if TYPE_CHECKING:  # the store pulls in PyYAML: not for --help
+    from crm.config import Config
+    from crm.store.repo import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,14 @@ class AppContext:
 
     @cached_property
     def root(self) -> Path:
+        from crm.store.folder import find_root
+
         return find_root(self.settings.dir, Path.cwd())
 
     @cached_property
     def store(self) -> Store:
+        from crm.store.repo import Store
+
         return Store(self.root)
 
     @cached_property

@@ -51,8 +51,9 @@ class Record:
             key = key.rpartition(".")[0]
         return None
 
-    def issue(self, key: str, message: str) -> Issue:
-        return Issue(self.path, self.line(key), f"{key}: {message}" if key else message)
+    def issue(self, key: str, message: str, *, at: str | None = None) -> Issue:
+        """A problem with field `key`, reported at the line of `at` (default: of the key)."""
+        return Issue(self.path, self.line(at or key), f"{key}: {message}" if key else message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +143,9 @@ def target(rtype: RecordType, config: Config, key: str) -> Target:
     """The field a user's KEY names: `email`, `address.city`, `custom.size` or just `size`."""
     head, _, rest = key.partition(".")
     builtin = rtype.field(head)
-    if builtin is None and head in ADDRESS_KEYS and not rest and rtype.field("address"):
-        if head not in config.custom_fields(rtype.name):
-            head, rest, builtin = "address", head, rtype.field("address")
+    bare_address_part = head in ADDRESS_KEYS and head not in config.custom_fields(rtype.name)
+    if builtin is None and bare_address_part and not rest and rtype.field("address"):
+        head, rest, builtin = "address", head, rtype.field("address")
     if builtin is not None and builtin.kind is Kind.ADDRESS:
         if rest not in ADDRESS_KEYS:
             raise UsageError(f"address has parts {', '.join(ADDRESS_KEYS)}; got '{key}'")
@@ -349,6 +350,12 @@ def validate(rec: Record, config: Config) -> list[Issue]:
         value = data.get(f.name)
         if f.required and (value is None or str(value).strip() == ""):
             issues.append(rec.issue(f.name, "is required"))
+            continue
+        if f.is_list and isinstance(value, list):
+            for i, item in enumerate(value):
+                problem = check_value(f, item, config)
+                if problem:
+                    issues.append(rec.issue(f.name, problem, at=f"{f.name}.{i}"))
             continue
         problem = check_value(f, value, config)
         if problem:

@@ -26,7 +26,7 @@ def check(fmt: FormatOpt = None) -> None:
       crm check --format json | jq length
     """
     ctx = app_context()
-    config, issues = ctx.store.config()
+    config, issues = ctx.store.config(deep=True)
     everything, unreadable = ctx.store.scan_all()
     issues = list(issues)
     for problem in unreadable:

@@ -72,7 +72,7 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def config(self) -> tuple[Config, list[Issue]]:
+    def config(self, *, deep: bool = False) -> tuple[Config, list[Issue]]:
         """The folder's settings and every problem in crm.yaml (defaults stand in for bad parts)."""
         path = self.root / CONFIG_FILE
         try:
@@ -81,7 +81,7 @@ class Store:
             raise ConfigError(f"{path} is missing", hint="create a folder with `crm init`") from exc
         except DataError as exc:
             return Config(), [Issue(CONFIG_FILE, exc.line, exc.detail)]
-        return parse_config(loaded.data, loaded.lines)
+        return parse_config(loaded.data, loaded.lines, deep=deep)
 
     def load(self, rtype: RecordType, path: Path) -> Record:
         """The record in `path`; DataError when it cannot be read as one."""

@@ -27,10 +27,21 @@ if TYPE_CHECKING:
 
     from crm.records import Edit
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader, except that an impossible date (2026-13-01) stays text for `check`."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 100_000  # bounds alias expansion ("billion laughs") and absurd documents
@@ -81,6 +92,8 @@ def parse(text: str, path: str) -> Loaded:
         raise DataError(path, f"invalid YAML: {problem}", line=line) from exc
     except yaml.YAMLError as exc:
         raise DataError(path, f"invalid YAML: {exc}") from exc
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        raise DataError(path, f"unreadable value: {exc}") from exc
     except RecursionError as exc:
         raise DataError(path, "document is nested too deeply") from exc
     finally:
@@ -217,7 +230,7 @@ def edit_text(text: str, path: str, edits: Iterable[Edit], order: Sequence[str])
         doc, indent, block_seq_indent = load_yaml_guess_indent(text, yaml=y)
     except (YAMLError, ValueError) as exc:
         raise DataError(path, f"cannot be edited: {exc}".replace("\n", " ")) from exc
-    y.indent(**_indent_of(indent, block_seq_indent))  # keep the file's own indentation
+    y.indent(**_indent_of(indent, block_seq_indent, _mapping_indent(text)))  # keep the file's own
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, CommentedMap):
@@ -229,14 +242,40 @@ def edit_text(text: str, path: str, edits: Iterable[Edit], order: Sequence[str])
     return out.getvalue()
 
 
-def _indent_of(indent: int | None, block_seq_indent: int | None) -> dict[str, int]:
+def _indent_of(
+    indent: int | None, block_seq_indent: int | None, mapping: int | None
+) -> dict[str, int]:
     """ruamel's indent settings from what `load_yaml_guess_indent` saw in a file."""
     if indent is None or not 0 < indent < 12:
-        return {"mapping": 2, "sequence": 4, "offset": 2}
-    if block_seq_indent is None or not 0 <= block_seq_indent < indent:  # no lists: a mapping indent
-        return {"mapping": indent, "sequence": indent + 2, "offset": indent}
-    mapping = indent - block_seq_indent if indent - block_seq_indent > 1 else 2
+        indent = None
+    if block_seq_indent is None or indent is None or not 0 <= block_seq_indent < indent:
+        # no lists seen: `indent` (if any) is the mapping indent; new lists go "  - x"
+        mapping = mapping or indent or 2
+        return {"mapping": mapping, "sequence": mapping + 2, "offset": mapping}
+    if mapping is None:
+        mapping = indent - block_seq_indent if indent - block_seq_indent > 1 else 2
     return {"mapping": mapping, "sequence": indent, "offset": block_seq_indent}
+
+
+_KEY_ONLY_RE = re.compile(r"( *)[^\s#-][^#]*:\s*(#.*)?$")
+
+
+def _mapping_indent(text: str) -> int | None:
+    """How far a nested mapping's keys are indented under their parent key, if the file shows."""
+    parent: int | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if parent is not None:
+            if indent > parent and not stripped.startswith("- ") and ":" in stripped:
+                return indent - parent if 0 < indent - parent < 12 else None
+            parent = None
+        match = _KEY_ONLY_RE.fullmatch(line)
+        if match:
+            parent = len(match.group(1))
+    return None
 
 
 def _apply(doc: Any, edit: Edit, order: Sequence[str]) -> None:

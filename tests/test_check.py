@@ -1,0 +1,118 @@
+"""crm check: every problem in the folder, as path:line: message, exit 1."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import no_traceback
+
+BROKEN = {
+    "contacts/ada.yaml": "name: Ada\nemails:\n  - ada@x.example\ncompany: ghost-inc\n",
+    "contacts/ada-twin.yaml": "name: Ada Twin\nemails:\n  - ADA@x.example\n",
+    "contacts/no-name.yaml": "emails:\n  - nobody@x.example\n",
+    "contacts/bad-values.yaml": (
+        "name: Bad\n"
+        "emails:\n  - not-an-email\n"
+        "phones:\n  - 0123456\n"
+        "title: no\n"
+        "created: yesterday\n"
+    ),
+    "contacts/Bad Name.yaml": "name: Spaces\n",
+    "contacts/unparsable.yaml": "name: [oops\n",
+    "contacts/a-list.yaml": "- name\n- x\n",
+    "contacts/dupkey.yaml": "name: A\nname: B\n",
+    "deals/float-money.yaml": "title: X\nvalue: 4500.50\nstage: dreaming\nprobability: 120\n",
+    "deals/too-precise.yaml": 'title: Y\nvalue: "10.001"\ncurrency: EUR\nclose_date: 2026-13-01\n',
+    "deals/yen.yaml": 'title: Z\nvalue: "10.50"\ncurrency: JPY\n',
+    "leads/lead.yaml": "name: L\nstatus: hot\n",
+    "companies/acme.yaml": "name: Acme\ndomain: not a domain\nwebsite: ftp://x\n",
+}
+
+
+def test_a_clean_folder_passes(crm, folder):
+    assert crm("company", "add", "Acme", "-e", "info@acme.example").ok
+    assert crm("contact", "add", "Ada", "-e", "ada@acme.example", "--company", "acme").ok
+    assert crm("deal", "add", "Shop", "--contact", "ada", "--value", "100").ok
+    result = crm("check")
+    assert result.ok
+    assert result.stdout == ""
+    assert crm("check", "-f", "json").stdout == "[]\n"
+
+
+def test_every_problem_is_reported_with_file_and_line(crm, folder):
+    for name, text in BROKEN.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "contacts" / ".crm-tmp-leftover.yaml").write_text("name: [half-writ")
+    result = crm("check")
+    no_traceback(result)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    expected = [
+        "contacts/Bad Name.yaml: file name is not a valid id (rename it to bad-name.yaml)",
+        "contacts/a-list.yaml:1: must be a mapping of fields, not list",
+        "contacts/ada.yaml:3: emails.0: ada@x.example is also on contacts/ada-twin.yaml",
+        "contacts/ada.yaml:4: company: no company 'ghost-inc' (dangling reference)",
+        "contacts/bad-values.yaml:3: emails: 'not-an-email' is not a valid email address",
+        "contacts/bad-values.yaml:5: phones: 42798 was read as a number; put phone numbers in quotes",
+        "contacts/bad-values.yaml:6: title: 'false' was read as yes/no; put the text in quotes",
+        "contacts/bad-values.yaml:7: created: 'yesterday' is not an ISO 8601 timestamp",
+        "contacts/dupkey.yaml:2: duplicate key 'name' (first on line 1)",
+        "contacts/no-name.yaml: name: is required",
+        "contacts/unparsable.yaml:2: invalid YAML",
+        "deals/float-money.yaml:2: value: 4500.5 is a YAML number; write money as a quoted string",
+        "deals/float-money.yaml:3: stage: 'dreaming' is not one of: lead",
+        "deals/float-money.yaml:4: probability: '120' is not a whole number from 0 to 100",
+        "deals/too-precise.yaml:2: value: 10.001 has more decimals than EUR allows (2)",
+        "deals/too-precise.yaml:4: close_date: '2026-13-01' is not a date",
+        "deals/yen.yaml:2: value: 10.50 has more decimals than JPY allows (0)",
+        "leads/lead.yaml:2: status: 'hot' is not one of: new, contacted",
+        "companies/acme.yaml:2: domain: 'not a domain' is not a domain name",
+        "companies/acme.yaml:3: website: 'ftp://x' is not a web address",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, lines)
+    assert not any("crm-tmp" in line for line in lines)
+    assert [line.split(":")[0] for line in lines] == sorted(line.split(":")[0] for line in lines)
+    data = json.loads(crm("check", "-f", "json").stdout)
+    assert {
+        "path": "deals/yen.yaml",
+        "line": 2,
+        "message": "value: 10.50 has more decimals than JPY allows (0)",
+    } in data
+
+
+def test_check_reports_a_broken_crm_yaml_and_goes_on(crm, folder):
+    (folder / "crm.yaml").write_text("currency: EURO\nstages: [{name: lead, status: maybe}]\n")
+    (folder / "contacts" / "x.yaml").write_text("emails: []\n")
+    result = crm("check")
+    assert result.exit_code == 1
+    assert "crm.yaml:1: currency: 'EURO' is not an ISO 4217 currency code" in result.stdout
+    assert "crm.yaml:2: stages.0.status: 'maybe' is not one of: open, won, lost" in result.stdout
+    assert "contacts/x.yaml: name: is required" in result.stdout
+
+
+def test_undeclared_custom_fields_are_kept_not_reported(crm, folder):
+    (folder / "contacts" / "x.yaml").write_text("name: X\ncustom:\n  shoe_size: 38\nnickname: Ex\n")
+    assert crm("check").ok
+    data = json.loads(crm("contact", "show", "x", "-f", "json").stdout)
+    assert data["custom"] == {"shoe_size": 38}
+    assert data["nickname"] == "Ex"
+
+
+def test_declared_custom_fields_are_validated(crm, folder):
+    config = folder / "crm.yaml"
+    config.write_text(
+        config.read_text().replace("  deal: {}", "  deal:\n    budget: money\n    due: date")
+    )
+    (folder / "deals" / "x.yaml").write_text('title: X\ncustom:\n  budget: "1.234"\n  due: soon\n')
+    result = crm("check")
+    assert (
+        "deals/x.yaml:3: custom.budget: 1.234 has more decimals than EUR allows (2)"
+        in result.stdout
+    )
+    assert "deals/x.yaml:4: custom.due: 'soon' is not a date" in result.stdout
+
+
+def test_examples_pass_check(crm, example):
+    result = crm("check")
+    assert result.ok, result.stdout + result.stderr
