@@ -1,0 +1,29 @@
+# Set-up and everyday tasks. Everything installs into .venv from this project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test lint install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## The main job on the bundled example data: the deals of a freelance web designer.
+demo: $(BIN)/.installed
+	$(BIN)/crm --dir examples deal list --format table
+
+## Lint, type-check and run the whole test suite.
+test: $(BIN)/.installed lint
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check crm tests
+	$(BIN)/ruff format --check crm tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
