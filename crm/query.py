@@ -13,6 +13,7 @@ any item satisfies it (`!=` and `!~`: when none does). A bare FIELD holds when i
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -249,6 +250,12 @@ def _comparison(path: tuple[str, ...], op: str, wanted: str) -> Predicate:
     return predicate
 
 
+def collation_key(text: str) -> str:
+    """Text as it sorts for people: Bäckerei with Backhaus, Émile with Emil, case ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def sort_key(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
     """Sort by a field: numbers numerically, text case-insensitively, empty values last."""
 
@@ -261,7 +268,7 @@ def sort_key(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[int, 
         number = _number(_text(value))
         if number is not None:
             return (0, number)
-        return (1, _text(value).lower())
+        return (1, collation_key(_text(value)))
 
     return key
 

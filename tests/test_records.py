@@ -755,3 +755,34 @@ def test_edit_conflict_with_a_concurrent_change(crm, acme, tmp_path):
     assert result.exit_code == 23
     assert "changed by someone else" in result.stderr
     assert "title: CFO" in other.read_text()
+
+
+def test_set_notes_from_stdin(crm, acme):
+    assert crm("contact", "set", "ada", "notes=-", input="Called today.\nWants a quote.\n").ok
+    assert load(acme / "contacts" / "ada-lovelace.yaml")["notes"] == "Called today.\nWants a quote."
+
+
+def test_a_later_write_removes_a_stale_temp_file(crm, acme):
+    stale = acme / "contacts" / ".crm-tmp-abc123.yaml"
+    stale.write_text("name: half a rec")
+    assert crm("contact", "list", "-f", "ids").stdout == "ada-lovelace\n"  # readers ignore it
+    assert crm("check").ok
+    assert crm("contact", "set", "ada", "title=CEO").ok
+    assert not stale.exists()
+
+
+def test_sorting_ignores_case_and_accents(crm, folder):
+    for name in ("brightline", "Bäckerei Jansen", "Émile", "emil", "Zeta", "alpha"):
+        assert crm("company", "add", name).ok
+    names = [c["name"] for c in json.loads(crm("company", "list", "-f", "json").stdout)]
+    assert names == ["alpha", "Bäckerei Jansen", "brightline", "emil", "Émile", "Zeta"]
+
+
+def test_show_uses_custom_field_labels_and_currencies(crm, folder):
+    config = folder / "crm.yaml"
+    config.write_text(config.read_text().replace(
+        "  lead: {}", "  lead:\n    budget: {type: money, currency: CHF}\n    linkedin: {type: url, label: LinkedIn}"))
+    assert crm("lead", "add", "Lea", "--field", "budget=4000", "--field", "linkedin=linkedin.com/in/lea").ok
+    text = crm("lead", "show", "lea", "-f", "table").stdout
+    assert "Budget    4000.00 CHF" in text
+    assert "LinkedIn  https://linkedin.com/in/lea" in text

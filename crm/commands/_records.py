@@ -20,6 +20,7 @@ from crm.commands._options import (
     WhereOpt,
     interactive,
 )
+from crm.config import Config
 from crm.context import AppContext, app_context
 from crm.errors import ConflictError, DataError, UsageError, ValidationError
 from crm.ids import slugify
@@ -35,6 +36,7 @@ from crm.records import (
     plan,
     referrers,
     resolve,
+    target,
     to_json,
     validate,
 )
@@ -63,6 +65,16 @@ def resolver(ctx: AppContext) -> Callable[[str, str], str]:
         return find(ctx, RECORD_TYPES[target], ref).id
 
     return resolve_ref
+
+
+def _stdin_notes(
+    rtype: RecordType, config: Config, assignment: tuple[str, str, str]
+) -> tuple[str, str, str]:
+    """`notes=-` reads the notes from stdin, as `add --notes -` does."""
+    key, operator, value = assignment
+    if value == "-" and target(rtype, config, key).field.kind is Kind.LONGTEXT:
+        return key, operator, sys.stdin.read()
+    return assignment
 
 
 def _read_stdin_if_dash(value: str | None) -> str | None:
@@ -131,9 +143,10 @@ def _refuse_duplicate_emails(
 # -- related records --------------------------------------------------------------------------
 
 
-def _summary(rec: Record, config: Any) -> dict[str, Any]:
+def _summary(rec: Record, config: Config) -> dict[str, Any]:
     obj = to_json(rec, config)
-    return {c: obj.get(c) for c in rec.type.columns}
+    keys = [*rec.type.columns, "currency"] if "value" in rec.type.columns else rec.type.columns
+    return {c: obj.get(c) for c in keys}
 
 
 def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
@@ -160,8 +173,9 @@ def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
 
 
 def _pairs(
-    rtype: RecordType, obj: Mapping[str, Any], rel: Mapping[str, Any]
+    rtype: RecordType, obj: Mapping[str, Any], rel: Mapping[str, Any], config: Config
 ) -> list[tuple[str, Any]]:
+    """Label and value of each field, as `show` prints them for people."""
     pairs: list[tuple[str, Any]] = [("id", obj["id"])]
     for f in rtype.fields:
         value = obj.get(f.name)
@@ -175,8 +189,12 @@ def _pairs(
         if f.name == "currency":
             continue
         pairs.append((f.name.replace("_", " "), value))
+    declared = config.custom_fields(rtype.name)
     for name, value in (obj.get("custom") or {}).items():
-        pairs.append((name.replace("_", " "), value))
+        spec = declared.get(name)
+        if spec is not None and spec.type == "money" and value is not None:
+            value = f"{value} {spec.currency or config.currency}"
+        pairs.append((spec.label if spec else name.replace("_", " "), value))
     known = {f.name for f in rtype.fields} | {"id", "type"}
     pairs.extend((k, v) for k, v in obj.items() if k not in known)
     return pairs
@@ -243,7 +261,7 @@ def record_app(
         ]
         detail = output.Detail(
             heading=rec.title,
-            pairs=_pairs(rtype, obj, rel),
+            pairs=_pairs(rtype, obj, rel, ctx.config),
             notes=obj.get("notes") if isinstance(obj.get("notes"), str) else None,
             sections=sections,
         )
@@ -274,7 +292,7 @@ def record_app(
             raise UsageError("nothing to change: give KEY=VALUE or --unset KEY")
         ctx = app_context()
         config = ctx.config
-        parsed = [parse_assignment(a) for a in assignments or ()]
+        parsed = [_stdin_notes(rtype, config, parse_assignment(a)) for a in assignments or ()]
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = find(ctx, rtype, ref)
             edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx))
@@ -366,7 +384,10 @@ def _section_columns(rtype: RecordType, plural: str) -> list[str]:
     """Columns of a related list, less the one that points back at the record shown."""
     other = record_type(plural)
     back = {f.name for f in other.refs() if f.target == rtype.name}
-    return [c for c in other.columns if c not in back and c != "probability"]
+    columns = [c for c in other.columns if c not in back and c != "probability"]
+    if "value" in columns:
+        columns.insert(columns.index("value") + 1, "currency")
+    return columns
 
 
 def _referring(rtype: RecordType) -> list[str]:

@@ -240,6 +240,8 @@ class Transaction:
         self._stage(self.store.path_of(rtype, rid), None)
 
     def _commit(self) -> None:
+        for folder in {path.parent for path in self._staged}:
+            atomic.remove_stale_temps(folder)  # what a killed writer left; we hold the lock
         ready: list[tuple[Path, Path]] = []
         try:
             for path, change in self._staged.items():
