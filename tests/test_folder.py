@@ -141,3 +141,10 @@ def test_nothing_outside_the_folder_is_touched(crm, folder: Path):
     before = sorted(p.name for p in folder.parent.iterdir())
     crm("contact", "add", "Ada")
     assert sorted(p.name for p in folder.parent.iterdir()) == before
+
+
+def test_init_dry_run_writes_nothing(crm, isolated):
+    result = crm("init", "studio", "--dry-run")
+    assert result.ok
+    assert f"would create {Path('studio') / 'crm.yaml'}" in result.stdout
+    assert not (isolated / "studio").exists()

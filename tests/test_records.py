@@ -780,9 +780,33 @@ def test_sorting_ignores_case_and_accents(crm, folder):
 
 def test_show_uses_custom_field_labels_and_currencies(crm, folder):
     config = folder / "crm.yaml"
-    config.write_text(config.read_text().replace(
-        "  lead: {}", "  lead:\n    budget: {type: money, currency: CHF}\n    linkedin: {type: url, label: LinkedIn}"))
-    assert crm("lead", "add", "Lea", "--field", "budget=4000", "--field", "linkedin=linkedin.com/in/lea").ok
+    config.write_text(
+        config.read_text().replace(
+            "  lead: {}",
+            "  lead:\n    budget: {type: money, currency: CHF}\n    linkedin: {type: url, label: LinkedIn}",
+        )
+    )
+    assert crm(
+        "lead", "add", "Lea", "--field", "budget=4000", "--field", "linkedin=linkedin.com/in/lea"
+    ).ok
     text = crm("lead", "show", "lea", "-f", "table").stdout
     assert "Budget    4000.00 CHF" in text
     assert "LinkedIn  https://linkedin.com/in/lea" in text
+
+
+def test_edit_dry_run_shows_the_diff(crm, acme, tmp_path):
+    before = files(acme)
+    editor = editor_script(tmp_path, "path.write_text(path.read_text().replace('CTO', 'CEO'))")
+    result = crm("contact", "edit", "ada", "--dry-run", env={"EDITOR": editor})
+    assert result.ok, result.stderr
+    assert "-title: CTO" in result.stdout and "+title: CEO" in result.stdout
+    assert files(acme) == before
+
+
+def test_a_failed_edit_is_never_overwritten_by_the_next(crm, acme, tmp_path):
+    bad = editor_script(tmp_path, "path.write_text('name: [oops\\n')")
+    assert crm("contact", "edit", "ada", env={"EDITOR": bad}).exit_code == 22
+    assert crm("contact", "edit", "ada", env={"EDITOR": bad}).exit_code == 22
+    kept = list((acme / ".crm" / "edit").glob("contact-ada-lovelace-*.yaml"))
+    assert len(kept) == 2
+    assert all(k.read_text() == "name: [oops\n" for k in kept)

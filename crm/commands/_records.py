@@ -317,10 +317,11 @@ def record_app(
 
     def edit(
         ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        dry_run: DryRunOpt = False,
     ) -> None:
         ctx = app_context()
         rec = find(ctx, rtype, ref)
-        edit_in_editor(ctx, rec)
+        edit_in_editor(ctx, rec, dry_run=dry_run)
 
     edit.__doc__ = f"""Edit a {name}'s file in $VISUAL or $EDITOR; it is validated before saving.
 
@@ -433,16 +434,26 @@ def record_problems(ctx: AppContext, rec: Record) -> list[Issue]:
     return issues
 
 
-def edit_in_editor(ctx: AppContext, rec: Record) -> None:
+def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> None:
+    """The `edit` command: the user edits a scratch copy; it replaces the record once valid.
+
+    The copy lives in `.crm/edit/` under a name of its own, so an edit that could not be saved
+    is never overwritten by the next one.
+    """
+    import tempfile
+
     from crm import editor
     from crm.store import yamlio
     from crm.store.folder import STATE_DIR
 
     path = ctx.store.path_of(rec.type, rec.id)
     original = path.read_bytes().decode("utf-8")
-    scratch = ctx.root / STATE_DIR / "edit" / f"{rec.type.name}-{rec.id}.yaml"
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    scratch.write_text(original, encoding="utf-8", newline="")
+    folder = ctx.root / STATE_DIR / "edit"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{rec.type.name}-{rec.id}-", suffix=".yaml", dir=folder)
+    scratch = Path(name)
+    with open(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(original)
     while True:
         editor.edit(scratch)
         text = scratch.read_text(encoding="utf-8")
@@ -450,20 +461,20 @@ def edit_in_editor(ctx: AppContext, rec: Record) -> None:
             scratch.unlink()
             _done("No changes.")
             return
-        problems = _edited_problems(ctx, rec, scratch, text)
+        problems = _edited_problems(ctx, rec, text)
         if not problems:
             break
         for problem in problems:
             output.error(str(problem))
         if interactive() and typer.confirm(
-            "Edit the file again? (no: discard your changes)", default=True
+            "Edit the file again? (no: leave the record as it was)", default=True
         ):
             continue
         raise ValidationError(
             f"{rec.path} was not changed: the edited file has {len(problems)} problem(s)",
             hint=f"your version is kept in {scratch}",
         )
-    with ctx.store.transaction() as tx:
+    with ctx.store.transaction(dry_run=dry_run) as tx:
         if path.read_bytes().decode("utf-8") != original:
             raise ConflictError(
                 f"{rec.path} was changed by someone else while you edited it",
@@ -474,10 +485,13 @@ def edit_in_editor(ctx: AppContext, rec: Record) -> None:
         )
         tx.write_text(rec.type, rec.id, stamped)
     scratch.unlink()
-    _done(f"Saved {rec.path}")
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        _done(f"Saved {rec.path}")
 
 
-def _edited_problems(ctx: AppContext, rec: Record, scratch: Path, text: str) -> list[Issue | str]:
+def _edited_problems(ctx: AppContext, rec: Record, text: str) -> list[Issue | str]:
     from crm.store import yamlio
 
     try:

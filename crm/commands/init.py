@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from crm import output
+from crm.commands._options import DryRunOpt
 from crm.context import settings
 from crm.money import normalize_currency
-from crm.store.folder import git_init, init_folder
+from crm.store.folder import git_init, init_folder, init_plan
 
 
 def init(
@@ -30,6 +31,7 @@ def init(
     no_git: Annotated[
         bool, typer.Option("--no-git", help="Do not make it a git repository.")
     ] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Create a CRM folder: crm.yaml, a folder per record type, .gitignore and a git repository.
 
@@ -45,7 +47,12 @@ def init(
     root = path or settings().dir or Path.cwd()
     code = normalize_currency(currency)
     address = normalize_email(email) if email else None
-    init_folder(root, name.strip() or "My Business", code, address)
+    plan = init_plan(root, name.strip() or "My Business", code, address)
+    if dry_run:
+        for file in plan:
+            print(f"would create {file}")
+        return
+    init_folder(plan)
     if not no_git:
         note = git_init(root)
         if note:

@@ -102,27 +102,25 @@ GITIGNORE = f"""\
 """
 
 
-def init_folder(root: Path, business: str, currency: str, email: str | None) -> list[Path]:
-    """Create a CRM folder at `root`; refuses when one is already there. Returns files created."""
-    config = root / CONFIG_FILE
-    if config.exists():
+def init_plan(root: Path, business: str, currency: str, email: str | None) -> dict[Path, str]:
+    """The files a new CRM folder at `root` needs, with their text (existing ones left out).
+
+    Refuses when `root` already holds a CRM.
+    """
+    if (root / CONFIG_FILE).exists():
         raise ConflictError(f"{root} is already a CRM folder ({CONFIG_FILE} exists)")
-    root.mkdir(parents=True, exist_ok=True)
-    created = []
-    for rtype in RECORD_TYPES.values():
-        folder = root / rtype.plural
-        folder.mkdir(exist_ok=True)
-        keep = folder / ".gitkeep"  # git does not keep empty folders
-        if not keep.exists():
-            keep.touch()
-        created.append(folder)
-    gitignore = root / ".gitignore"
-    if not gitignore.exists():
-        atomic.write(gitignore, GITIGNORE)
-        created.append(gitignore)
-    atomic.write(config, config_template(business, currency, email))
-    created.append(config)
-    return created
+    # .gitkeep: git does not keep empty folders
+    plan = {root / rtype.plural / ".gitkeep": "" for rtype in RECORD_TYPES.values()}
+    plan[root / ".gitignore"] = GITIGNORE
+    plan[root / CONFIG_FILE] = config_template(business, currency, email)
+    return {path: text for path, text in plan.items() if not path.exists()}
+
+
+def init_folder(plan: dict[Path, str]) -> None:
+    """Write the files of `init_plan`, crm.yaml last: a folder is a CRM only once it is complete."""
+    for path, text in sorted(plan.items(), key=lambda item: item[0].name == CONFIG_FILE):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write(path, text)
 
 
 def git_init(root: Path) -> str | None:
