@@ -87,6 +87,52 @@ def test_adding_and_removing_fields_keeps_the_rest(crm, folder):
     assert "  - ada@acme.example" not in after and "- ada@acme.example   # work" in after
 
 
+TRAPS = """\
+name: Traps
+title: 1:30
+company: acme-corp
+address:
+  postcode: 01234
+  city: on
+custom:
+  newsletter: yes
+  count: +1
+  nothing: ~
+  anchored: &a
+    x: 1
+  again: *a
+nickname: NO
+created: 2026-01-01T10:00:00Z
+updated: 2026-01-01T10:00:00Z
+"""
+
+
+def test_untouched_values_mean_the_same_after_an_edit(crm, folder):
+    """YAML 1.1 readings of what a human wrote (yes, 1:30, 01234) survive a re-write."""
+    assert crm("company", "add", "Acme Corp").ok
+    path = folder / "contacts" / "traps.yaml"
+    path.write_text(TRAPS, encoding="utf-8")
+    before = yaml.safe_load(TRAPS)
+    assert crm("contact", "set", "traps", "phone=+331234", "tags=x").ok
+    after = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key in before:
+        if key != "updated":
+            assert after[key] == before[key], key
+    assert "newsletter: yes" in path.read_text()
+
+
+def test_a_new_custom_field_named_like_a_boolean(crm, folder):
+    config = folder / "crm.yaml"
+    config.write_text(config.read_text().replace("  contact: {}", "  contact:\n    no: text"))
+    refused = crm("contact", "list")
+    assert refused.exit_code == 3
+    assert "key 'no' is read as a boolean; put it in quotes" in refused.stderr
+    config.write_text(config.read_text().replace("    no: text", '    "no": text'))
+    assert crm("contact", "add", "X", "--field", "no=1:30").ok
+    data = yaml.safe_load((folder / "contacts" / "x.yaml").read_text())
+    assert data["custom"] == {"no": "1:30"}
+
+
 def test_canonical_files_are_stable(crm, folder):
     """dump(load(x)) == x: a file the tool wrote does not change when re-edited to the same."""
     assert crm("contact", "add", "Ada", "-e", "ada@x.example", "--tag", "a", "--notes", "x\ny").ok
@@ -185,11 +231,23 @@ def _roundtrip(value: str) -> None:
     text = yamlio.dump_new({"name": value, "notes": value, "custom": {"field": value}})
     for loaded in readers(text):
         assert loaded == {"name": value, "notes": value, "custom": {"field": value}}, text
-    edited = yamlio.edit_text(
-        "name: placeholder\n", "x.yaml", [Edit("set", ("notes",), value)], ("name", "notes")
-    )
-    for loaded in readers(edited):
-        assert loaded == {"name": "placeholder", "notes": value}, edited
+    # Replacing a value keeps nothing of the old one's style that could not hold the new one.
+    for old in (
+        "",
+        "notes: plain\n",
+        "notes: 'single'\n",
+        'notes: "double"\n',
+        "notes: |\n  a block\n  of two lines\n",
+        "notes: >\n  folded\n",
+    ):
+        edited = yamlio.edit_text(
+            "name: placeholder\n" + old,
+            "x.yaml",
+            [Edit("set", ("notes",), value)],
+            ("name", "notes"),
+        )
+        for loaded in readers(edited):
+            assert loaded == {"name": "placeholder", "notes": value}, edited
 
 
 @pytest.mark.parametrize("value", NASTY)

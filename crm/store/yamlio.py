@@ -62,6 +62,13 @@ def _non_printable() -> re.Pattern[str]:
 
 
 _RESOLVER: Any = yaml.resolver.Resolver()
+_TAG_NAMES = {
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "empty",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,9 @@ def _walk(node: yaml.Node, prefix: str, lines: dict[str, int], count: list[int],
             key = str(key_node.value)
             dotted = f"{prefix}{key}"
             line = key_node.start_mark.line + 1
+            if key_node.tag != STR_TAG:
+                kind = _TAG_NAMES.get(key_node.tag, "something other than text")
+                raise DataError(path, f"key '{key}' is read as {kind}; put it in quotes", line=line)
             if dotted in lines and isinstance(key_node, yaml.ScalarNode):
                 raise DataError(
                     path, f"duplicate key '{dotted}' (first on line {lines[dotted]})", line=line
@@ -168,9 +178,9 @@ def _block_safe(text: str) -> bool:
     return "\n" in text and not needs_double_quotes(text) and "\t" not in text
 
 
-def _represent_str(representer: Any, data: str) -> Any:
+def _represent_text(representer: Any, data: str) -> Any:
     style = '"' if needs_double_quotes(data) else None
-    return representer.represent_scalar(STR_TAG, data, style=style)
+    return representer.represent_scalar(STR_TAG, str(data), style=style)
 
 
 def _represent_datetime(representer: Any, data: dt.datetime) -> Any:
@@ -181,20 +191,43 @@ def _represent_decimal(representer: Any, data: Decimal) -> Any:
     return representer.represent_scalar(STR_TAG, str(data), style='"')
 
 
-def _yaml() -> YAML:
-    from ruamel.yaml import YAML
+@functools.cache
+def _ruamel() -> tuple[type, type]:
+    """The Text string type and the Representer, built on first use (ruamel is imported lazily).
+
+    Only values crm writes are Text. Everything else in a file it re-writes keeps ruamel's own
+    round-trip form, so a hand-written `newsletter: yes` stays exactly that.
+    """
     from ruamel.yaml.representer import RoundTripRepresenter
+    from ruamel.yaml.scalarstring import ScalarString
+
+    class Text(ScalarString):
+        """A string crm writes: double-quoted wherever either YAML version would misread it.
+
+        A ScalarString, so that ruamel never recasts it into the style of the value it replaces
+        (a `|` block cannot hold a control character; single quotes cannot hold NEL).
+        """
+
+        __slots__ = ()
 
     class Representer(RoundTripRepresenter):
         def ignore_aliases(self, data: Any) -> bool:
-            return True  # `updated: *id001` would baffle a human reader
+            # `updated: *id001` would baffle a human; anchors a human wrote are kept
+            if isinstance(data, str | int | float | dt.date | Decimal):
+                return True
+            return bool(super().ignore_aliases(data))
 
-    Representer.add_representer(str, _represent_str)
+    Representer.add_representer(Text, _represent_text)
     Representer.add_representer(dt.datetime, _represent_datetime)
     Representer.add_representer(Decimal, _represent_decimal)
+    return Text, Representer
+
+
+def _yaml() -> YAML:
+    from ruamel.yaml import YAML
 
     y = YAML()
-    y.Representer = Representer
+    y.Representer = _ruamel()[1]
     y.preserve_quotes = True
     y.width = 4096  # never fold long lines: a changed field stays one changed line
     y.indent(mapping=2, sequence=4, offset=2)  # lists as "  - item" under their key
@@ -206,12 +239,12 @@ def to_node(value: Any) -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.scalarstring import LiteralScalarString
 
-    if isinstance(value, str) and _block_safe(value):
-        return LiteralScalarString(value)
+    if isinstance(value, str):
+        return LiteralScalarString(value) if _block_safe(value) else _ruamel()[0](value)
     if isinstance(value, dict):
         node = CommentedMap()
         for k, v in value.items():
-            node[k] = to_node(v)
+            node[to_node(k)] = to_node(v)
         return node
     if isinstance(value, list | tuple):
         seq = CommentedSeq()
@@ -297,16 +330,15 @@ def _apply(doc: Any, edit: Edit, order: Sequence[str]) -> None:
             if edit.op in ("unset", "remove"):
                 return
             child = CommentedMap()
-            _insert(holder, name, child, order if i == 0 else ())
+            _insert(holder, to_node(name), child, order if i == 0 else ())
         holder = child
     current = holder.get(key)
     if edit.op == "set":
         if key in holder:
             holder[key] = to_node(edit.value)
         else:
-            _insert(
-                holder, key, to_node(edit.value), order if not parents else _nested_order(parents)
-            )
+            nested = order if not parents else _nested_order(parents)
+            _insert(holder, to_node(key), to_node(edit.value), nested)
     elif edit.op == "unset":
         _delete(holder, key)
     elif edit.op == "append":
