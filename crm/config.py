@@ -212,6 +212,10 @@ def _parse_custom(
             if not isinstance(raw_values, list) or not raw_values:
                 problem(f"{key}.values", "a choice field needs a list of values")
                 continue
+            bad = [v for v in raw_values if not isinstance(v, str | int) or isinstance(v, bool)]
+            if bad:
+                problem(f"{key}.values", f"{bad[0]!r} is not text; put the values in quotes")
+                continue
             values = tuple(str(v) for v in raw_values)
         currency = None
         if spec.get("currency") is not None:

@@ -54,7 +54,10 @@ def to_money(amount: Decimal, currency: str) -> str:
     silently rounded.
     """
     exp = Decimal(1).scaleb(-minor_units(currency))
-    quantized = amount.quantize(exp)
+    try:
+        quantized = amount.quantize(exp)
+    except InvalidOperation as exc:  # more digits than Decimal's 28 of precision
+        raise ValidationError(f"{amount} is too large an amount") from exc
     if quantized != amount:
         raise ValidationError(
             f"{amount} has more decimals than {currency} allows ({minor_units(currency)})"

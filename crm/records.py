@@ -34,6 +34,7 @@ class Record:
     data: dict[str, Any]
     path: str  # relative to the data folder, e.g. contacts/ada-lovelace.yaml
     lines: Mapping[str, int] = field(default_factory=dict)
+    raw: Mapping[str, str] = field(default_factory=dict)  # see yamlio.Loaded
 
     @property
     def title(self) -> str:
@@ -260,6 +261,8 @@ def _money_edits(
 
 
 def _money(path: tuple[str, ...], amount: Decimal, currency: str) -> str:
+    if path == ("value",) and amount < 0:
+        raise ValidationError(f"value: {amount} is negative; a deal is worth 0 or more")
     try:
         return money.to_money(amount, currency)
     except ValidationError as exc:
@@ -353,11 +356,18 @@ def validate(rec: Record, config: Config) -> list[Issue]:
             continue
         if f.is_list and isinstance(value, list):
             for i, item in enumerate(value):
-                problem = check_value(f, item, config)
+                problem = check_value(f, item, config, rec.raw.get(f"{f.name}.{i}"))
                 if problem:
                     issues.append(rec.issue(f.name, problem, at=f"{f.name}.{i}"))
             continue
-        problem = check_value(f, value, config)
+        if f.kind is Kind.ADDRESS and isinstance(value, dict):
+            part_field = Field(name="address", kind=Kind.TEXT)
+            for part, text in value.items():
+                key = f"address.{part}"
+                problem = check_value(part_field, text, config, rec.raw.get(key))
+                if problem:
+                    issues.append(rec.issue(key, problem))
+        problem = check_value(f, value, config, rec.raw.get(f.name))
         if problem:
             issues.append(rec.issue(f.name, problem))
     custom = data.get("custom")
@@ -365,7 +375,8 @@ def validate(rec: Record, config: Config) -> list[Issue]:
         declared = config.custom_fields(rec.type.name)
         for name, value in custom.items():
             if name in declared:
-                problem = check_value(declared[name].as_field(), value, config)
+                raw = rec.raw.get(f"custom.{name}")
+                problem = check_value(declared[name].as_field(), value, config, raw)
                 if not problem and declared[name].type == "money" and value is not None:
                     problem = _money_problem(value, declared[name].currency or config.currency)
                 if problem:
@@ -374,17 +385,20 @@ def validate(rec: Record, config: Config) -> list[Issue]:
         value = data.get("value")
         currency = data.get("currency") or config.currency
         if value is not None and isinstance(currency, str):
-            problem = _money_problem(value, currency.upper())
+            problem = _money_problem(value, currency.upper(), negative_ok=False)
             if problem:
                 issues.append(rec.issue("value", problem))
     return issues
 
 
-def _money_problem(value: Any, currency: str) -> str | None:
+def _money_problem(value: Any, currency: str, *, negative_ok: bool = True) -> str | None:
     try:
-        money.to_money(money.parse_amount(str(value)), currency)
+        amount = money.parse_amount(str(value))
+        money.to_money(amount, currency)
     except ValidationError as exc:
         return exc.message
+    if amount < 0 and not negative_ok:
+        return f"{amount} is negative; a deal is worth 0 or more"
     return None
 
 

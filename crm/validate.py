@@ -68,9 +68,9 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return money.normalize_currency(stripped)
     if kind is Kind.PERCENT:
         return _percent(stripped)
-    if kind is Kind.NUMBER:
+    if kind is Kind.NUMBER:  # a YAML number: whole numbers exact, others as floats
         number = money.parse_amount(stripped)
-        return int(number) if number == number.to_integral_value() else str(number)
+        return int(number) if number == number.to_integral_value() else float(number)
     if kind is Kind.BOOL:
         return _bool(stripped)
     if kind is Kind.CHOICE:
@@ -151,13 +151,21 @@ def _choice(text: str, choices: tuple[str, ...]) -> str:
 # Checking values read from files
 
 
-def check_value(field: Field, value: Any, config: Config) -> str | None:
-    """What is wrong with `value` stored for `field`, or None when it is valid."""
+def check_value(field: Field, value: Any, config: Config, raw: str | None = None) -> str | None:
+    """What is wrong with `value` stored for `field`, or None when it is valid.
+
+    `raw` is the unquoted text the value was read from, when it was not read as a string.
+    """
     if value is None:
         return None
     kind = field.kind
     if isinstance(value, bool) and kind is not Kind.BOOL:
-        return f"'{str(value).lower()}' was read as yes/no; put the text in quotes"
+        return f"'{raw or str(value).lower()}' is read as yes/no; put the text in quotes"
+    money_float = kind is Kind.MONEY and isinstance(value, float)  # has its own message
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if numeric and raw is not None and str(value) != raw and not money_float:
+        # YAML 1.1 reads 0123 as 83, 1:30 as 90, 1_000 as 1000
+        return f"'{raw}' is read as the number {value}; put it in quotes if it is text"
     if field.is_list:
         items = value if isinstance(value, list) else [value]
         for item in items:
@@ -189,7 +197,7 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
             return f'{value} is a YAML number; write money as a quoted string, e.g. "{value}"'
         return _attempt(lambda: money.parse_amount(str(value)))
     if kind is Kind.PHONES and isinstance(value, int):
-        return f"{value} was read as a number; put phone numbers in quotes"
+        return f"{value} is read as a number; put phone numbers in quotes"
     if kind is Kind.TIMESTAMP:
         return None if _is_timestamp(value) else f"'{value}' is not an ISO 8601 timestamp"
     if kind in (Kind.TEXT, Kind.LONGTEXT) and isinstance(value, int | float):
@@ -202,6 +210,9 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return None
     if kind is Kind.REF:
         return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
+    if kind in (Kind.CHOICE, Kind.STAGE):  # in a file, exactly as declared
+        choices = field.choices if kind is Kind.CHOICE else config.stage_names
+        return None if value in choices else f"'{value}' is not one of: {', '.join(choices)}"
     return _attempt(lambda: _parse(field, value, config))
 
 
@@ -219,7 +230,7 @@ def _check_address(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "must be text or a mapping of " + ", ".join(ADDRESS_KEYS)
     for key, part in value.items():
-        if part is not None and not isinstance(part, str | int):
+        if part is not None and (isinstance(part, bool) or not isinstance(part, str | int)):
             return f"{key}: must be text"
     return None
 

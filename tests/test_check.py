@@ -25,6 +25,12 @@ BROKEN = {
     "deals/too-precise.yaml": 'title: Y\nvalue: "10.001"\ncurrency: EUR\nclose_date: 2026-13-01\n',
     "deals/yen.yaml": 'title: Z\nvalue: "10.50"\ncurrency: JPY\n',
     "leads/lead.yaml": "name: L\nstatus: hot\n",
+    "leads/traps.yaml": (
+        "name: 1:30\ncompany: 0123\ntitle: 1984\nsource: 1.50\nstatus: New\ncustom:\n  x: .inf\n"
+    ),
+    "companies/traps.yaml": "name: T\naddress:\n  postcode: 01234\n  city: on\n  street: 12\n",
+    "deals/octal.yaml": "title: O\nvalue: 012000\nprobability: 050\n",
+    "deals/whole.yaml": "title: W\nvalue: 4500\n",
     "companies/acme.yaml": "name: Acme\ndomain: not a domain\nwebsite: ftp://x\n",
 }
 
@@ -53,8 +59,8 @@ def test_every_problem_is_reported_with_file_and_line(crm, folder):
         "contacts/ada.yaml:3: emails.0: ada@x.example is also on contacts/ada-twin.yaml",
         "contacts/ada.yaml:4: company: no company 'ghost-inc' (dangling reference)",
         "contacts/bad-values.yaml:3: emails: 'not-an-email' is not a valid email address",
-        "contacts/bad-values.yaml:5: phones: 42798 was read as a number; put phone numbers in quotes",
-        "contacts/bad-values.yaml:6: title: 'false' was read as yes/no; put the text in quotes",
+        "contacts/bad-values.yaml:5: phones: '0123456' is read as the number 42798; put it in quotes",
+        "contacts/bad-values.yaml:6: title: 'no' is read as yes/no; put the text in quotes",
         "contacts/bad-values.yaml:7: created: 'yesterday' is not an ISO 8601 timestamp",
         "contacts/dupkey.yaml:2: duplicate key 'name' (first on line 1)",
         "contacts/no-name.yaml: name: is required",
@@ -68,7 +74,19 @@ def test_every_problem_is_reported_with_file_and_line(crm, folder):
         "leads/lead.yaml:2: status: 'hot' is not one of: new, contacted",
         "companies/acme.yaml:2: domain: 'not a domain' is not a domain name",
         "companies/acme.yaml:3: website: 'ftp://x' is not a web address",
+        "leads/traps.yaml:1: name: '1:30' is read as the number 90; put it in quotes",
+        "leads/traps.yaml:2: company: '0123' is read as the number 83",
+        "leads/traps.yaml:4: source: '1.50' is read as the number 1.5",
+        "leads/traps.yaml:5: status: 'New' is not one of: new",
+        "companies/traps.yaml:3: address.postcode: '01234' is read as the number 668",
+        "companies/traps.yaml:4: address.city: 'on' is read as yes/no",
+        "deals/octal.yaml:2: value: '012000' is read as the number 5120",
+        "deals/octal.yaml:3: probability: '050' is read as the number 40",
     ]
+    assert not any(
+        line.startswith(("leads/traps.yaml:3", "companies/traps.yaml:5")) for line in lines
+    )
+    assert not any(line.startswith("deals/whole.yaml") for line in lines)
     for want in expected:
         assert any(line.startswith(want) for line in lines), (want, lines)
     assert not any("crm-tmp" in line for line in lines)

@@ -500,5 +500,12 @@ def _edited_problems(ctx: AppContext, rec: Record, text: str) -> list[Issue | st
         return [str(exc)]
     if not isinstance(loaded.data, dict):
         return [f"{rec.path}:1: must be a mapping of fields"]
-    edited = Record(type=rec.type, id=rec.id, data=loaded.data, path=rec.path, lines=loaded.lines)
+    edited = Record(
+        type=rec.type,
+        id=rec.id,
+        data=loaded.data,
+        path=rec.path,
+        lines=loaded.lines,
+        raw=loaded.raw,
+    )
     return list(record_problems(ctx, edited))

@@ -9,14 +9,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crm.errors import BusyError
+from crm.errors import BusyError, ConfigError
 
-LOCK_TIMEOUT = float(os.environ.get("CRM_LOCK_TIMEOUT", "30"))
+
+def lock_timeout() -> float:
+    """Seconds to wait for the lock: $CRM_LOCK_TIMEOUT, default 30."""
+    text = os.environ.get("CRM_LOCK_TIMEOUT", "").strip()
+    if not text:
+        return 30.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 86400:
+        raise ConfigError(f"CRM_LOCK_TIMEOUT: '{text}' is not a number of seconds")
+    return seconds
 
 
 @contextmanager
-def folder_lock(lock_path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def folder_lock(lock_path: Path, timeout: float | None = None) -> Iterator[None]:
     """Hold an exclusive lock on `lock_path`; waits up to `timeout` seconds for another holder."""
+    if timeout is None:
+        timeout = lock_timeout()
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

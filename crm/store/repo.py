@@ -110,7 +110,7 @@ class Store:
         for key in data:
             if not isinstance(key, str):
                 raise DataError(rel, f"key {key!r} is not text", line=loaded.lines.get(str(key)))
-        return Record(type=rtype, id=rid, data=data, path=rel, lines=loaded.lines)
+        return Record(type=rtype, id=rid, data=data, path=rel, lines=loaded.lines, raw=loaded.raw)
 
     def read(self, rtype: RecordType, rid: str) -> Record:
         path = self.path_of(rtype, rid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -73,10 +74,13 @@ _TAG_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A parsed document and the line of every key and list item, by dotted path."""
+    """A parsed document, the line of every key and list item by dotted path, and the text
+    of every unquoted scalar that was read as something other than a string (for `check`
+    to tell `title: 0123`, read as 83, from `title: 83`)."""
 
     data: Any
     lines: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)
 
 
 def decode(raw: bytes, path: str) -> str:
@@ -96,9 +100,9 @@ def parse(text: str, path: str) -> Loaded:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        lines: dict[str, int] = {}
+        walker = _Walker(path)
         if node is not None:
-            _walk(node, "", lines, [0], path)
+            walker.walk(node, "")
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -113,31 +117,43 @@ def parse(text: str, path: str) -> Loaded:
         raise DataError(path, "document is nested too deeply") from exc
     finally:
         loader.dispose()
-    return Loaded(_plain(data, path), lines)
+    return Loaded(_plain(data, path), walker.lines, walker.raw)
 
 
-def _walk(node: yaml.Node, prefix: str, lines: dict[str, int], count: list[int], path: str) -> None:
-    count[0] += 1
-    if count[0] > MAX_NODES:
-        raise DataError(path, f"document has more than {MAX_NODES} nodes (aliases?)")
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            dotted = f"{prefix}{key}"
-            line = key_node.start_mark.line + 1
-            if key_node.tag != STR_TAG:
-                kind = _TAG_NAMES.get(key_node.tag, "something other than text")
-                raise DataError(path, f"key '{key}' is read as {kind}; put it in quotes", line=line)
-            if dotted in lines and isinstance(key_node, yaml.ScalarNode):
-                raise DataError(
-                    path, f"duplicate key '{dotted}' (first on line {lines[dotted]})", line=line
-                )
-            lines[dotted] = line
-            _walk(value_node, dotted + ".", lines, count, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[f"{prefix}{i}"] = item.start_mark.line + 1
-            _walk(item, f"{prefix}{i}.", lines, count, path)
+class _Walker:
+    """Collects lines and raw texts from the node tree; refuses what no record may hold."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines: dict[str, int] = {}
+        self.raw: dict[str, str] = {}
+        self.count = 0
+
+    def walk(self, node: yaml.Node, prefix: str) -> None:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise DataError(self.path, f"document has more than {MAX_NODES} nodes (aliases?)")
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                dotted = f"{prefix}{key}"
+                line = key_node.start_mark.line + 1
+                if key_node.tag != STR_TAG:
+                    kind = _TAG_NAMES.get(key_node.tag, "something other than text")
+                    message = f"key '{key}' is read as {kind}; put it in quotes"
+                    raise DataError(self.path, message, line=line)
+                if dotted in self.lines:
+                    first = self.lines[dotted]
+                    message = f"duplicate key '{dotted}' (first on line {first})"
+                    raise DataError(self.path, message, line=line)
+                self.lines[dotted] = line
+                self.walk(value_node, dotted + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.lines[f"{prefix}{i}"] = item.start_mark.line + 1
+                self.walk(item, f"{prefix}{i}.")
+        elif node.tag != STR_TAG and not node.style and prefix:
+            self.raw[prefix[:-1]] = str(node.value)
 
 
 def _plain(value: Any, path: str) -> Any:
@@ -148,6 +164,8 @@ def _plain(value: Any, path: str) -> Any:
         return [_plain(v, path) for v in value]
     if isinstance(value, dt.date):  # datetime is a date too
         return iso(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")  # JSON has no NaN
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     raise DataError(path, f"unsupported YAML value of type {type(value).__name__}")
