@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +22,7 @@ from crm.errors import (
     ValidationError,
 )
 from crm.models import ADDRESS_KEYS, RECORD_TYPES, Field, Issue, Kind, RecordType
-from crm.validate import check_value, normalize_email, parse_input
+from crm.validate import check_value, parse_input
 
 Op = Literal["set", "unset", "append", "remove"]
 RefResolver = Callable[[str, str], str]  # (target type, reference) -> id
@@ -147,6 +148,8 @@ def target(rtype: RecordType, config: Config, key: str) -> Target:
     bare_address_part = head in ADDRESS_KEYS and head not in config.custom_fields(rtype.name)
     if builtin is None and bare_address_part and not rest and rtype.field("address"):
         head, rest, builtin = "address", head, rtype.field("address")
+    if builtin is not None and builtin.kind is Kind.ADDRESS and not rest:
+        return Target(("address",), builtin)  # the whole address, as one text
     if builtin is not None and builtin.kind is Kind.ADDRESS:
         if rest not in ADDRESS_KEYS:
             raise UsageError(f"address has parts {', '.join(ADDRESS_KEYS)}; got '{key}'")
@@ -192,6 +195,15 @@ def plan(
     edits: list[Edit] = []
     for key, operator, raw in assignments:
         tgt = target(rtype, config, key)
+        if (
+            tgt.path[:1] == ("address",)
+            and len(tgt.path) == 2
+            and isinstance(current.get("address"), str)
+        ):
+            raise ValidationError(
+                f"{tgt.key}: the address is written as one text here, not in parts",
+                hint="`--unset address` first, or change it with `edit`",
+            )
         texts = raw if isinstance(raw, list) else [raw]
         values = _values(tgt, texts, config, resolve_ref)
         if operator == "=":
@@ -269,8 +281,12 @@ def _money(path: tuple[str, ...], amount: Decimal, currency: str) -> str:
         raise ValidationError(f"{'.'.join(path)}: {exc.message}") from exc
 
 
-def apply(data: Mapping[str, Any], edits: Iterable[Edit]) -> dict[str, Any]:
-    """`data` with `edits` applied, as plain values (a preview of what the file will hold)."""
+def apply(data: Mapping[str, Any], edits: Iterable[Edit], *, typed: bool = False) -> dict[str, Any]:
+    """`data` with `edits` applied: what the file will hold, as the reader returns it.
+
+    With `typed`, new values stay as the edits carry them (dates as dates), for the writer.
+    """
+    value_of: Callable[[Any], Any] = _same if typed else plain
     out: dict[str, Any] = _copy(data)
     for edit in edits:
         *parents, key = edit.path
@@ -283,13 +299,13 @@ def apply(data: Mapping[str, Any], edits: Iterable[Edit]) -> dict[str, Any]:
             holder = child
         current = as_list(holder.get(key))
         if edit.op == "set":
-            holder[key] = plain(edit.value)
+            holder[key] = value_of(edit.value)
         elif edit.op == "unset":
             holder.pop(key, None)
         elif edit.op == "append":
-            holder[key] = current + [v for v in plain(edit.value) if v not in current]
+            holder[key] = current + [v for v in value_of(edit.value) if v not in current]
         elif edit.op == "remove":
-            remaining = [v for v in current if v not in plain(edit.value)]
+            remaining = [v for v in current if v not in value_of(edit.value)]
             if remaining:
                 holder[key] = remaining
             else:
@@ -297,6 +313,10 @@ def apply(data: Mapping[str, Any], edits: Iterable[Edit]) -> dict[str, Any]:
         if parents and not holder:
             out.pop(parents[0], None)
     return out
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,14 +343,7 @@ def new_record(
     rtype: RecordType, config: Config, edits: Sequence[Edit], now: dt.datetime
 ) -> dict[str, Any]:
     """The content of a new record file, keys in schema order, values typed for the writer."""
-    body: dict[str, Any] = {}
-    for edit in edits:
-        if edit.op in ("set", "append"):
-            *parents, key = edit.path
-            holder = body
-            for name in parents:
-                holder = holder.setdefault(name, {})
-            holder[key] = edit.value
+    body = apply({}, edits, typed=True)
     if "address" in body:
         body["address"] = {k: body["address"][k] for k in ADDRESS_KEYS if k in body["address"]}
     if "custom" in body:
@@ -402,35 +415,67 @@ def _money_problem(value: Any, currency: str, *, negative_ok: bool = True) -> st
     return None
 
 
+Exists = Callable[[str, str], bool]  # (record type, id) -> is there such a record
+
+
+def dangling(rec: Record, exists: Exists) -> list[Issue]:
+    """The references of `rec` that name no existing record."""
+    issues = []
+    for f in rec.type.refs():
+        value = rec.data.get(f.name)
+        if isinstance(value, str) and value and f.target and not exists(f.target, value):
+            issues.append(rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)"))
+    return issues
+
+
+def email_key(email: str) -> str:
+    """An email as compared for duplicates: `Ada@Example.com` and `ada@example.com` are one."""
+    return unicodedata.normalize("NFC", email.strip()).casefold()
+
+
+def email_clash(
+    data: Mapping[str, Any], others: Iterable[Record], self_id: str | None
+) -> tuple[str, Record] | None:
+    """An email of `data` that another record already has, and that record."""
+    wanted = {email_key(e) for e in as_list(data.get("emails"))}
+    if wanted:
+        for other in others:
+            if other.id != self_id:
+                for email in other.list_of("emails"):
+                    if email_key(email) in wanted:
+                        return email, other
+    return None
+
+
+def validate_one(
+    rec: Record, config: Config, exists: Exists, peers: Iterable[Record]
+) -> list[Issue]:
+    """What `crm check` says of one record: its values, references, and emails shared with
+    `peers` (the other records of its type)."""
+    issues = validate(rec, config) + dangling(rec, exists)
+    clash = email_clash(rec.data, peers, rec.id)
+    if clash is not None:
+        issues.append(rec.issue("emails", f"{clash[0]} is also on {clash[1].path}"))
+    return issues
+
+
 def validate_links(everything: Mapping[str, Sequence[Record]]) -> list[Issue]:
     """Dangling references, and an email shared by two records of one type."""
     issues: list[Issue] = []
     known = {name: {r.id for r in recs} for name, recs in everything.items()}
-    for name, records in everything.items():
-        rtype = RECORD_TYPES[name]
+
+    def exists(rtype: str, rid: str) -> bool:
+        return rid in known.get(rtype, set())
+
+    for records in everything.values():
         seen: dict[str, Record] = {}
         for rec in records:
-            for f in rtype.refs():
-                value = rec.data.get(f.name)
-                if isinstance(value, str) and f.target and value not in known.get(f.target, set()):
-                    issues.append(
-                        rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)")
-                    )
+            issues.extend(dangling(rec, exists))
             for i, email in enumerate(rec.list_of("emails")):
-                key = _email_key(email)
-                other = seen.get(key)
-                if other is not None and other.id != rec.id:
+                other = seen.setdefault(email_key(email), rec)
+                if other.id != rec.id:
                     issues.append(rec.issue(f"emails.{i}", f"{email} is also on {other.path}"))
-                else:
-                    seen[key] = rec
     return issues
-
-
-def _email_key(email: str) -> str:
-    try:
-        return normalize_email(email).lower()
-    except ValidationError:
-        return email.strip().lower()
 
 
 def check_id(rtype: RecordType, value: str) -> str:

@@ -38,7 +38,7 @@ def parse_input(field: Field, text: str, config: Config) -> Any:
 
 def _parse(field: Field, text: str, config: Config) -> Any:
     kind = field.kind
-    if kind is Kind.LONGTEXT:
+    if kind in (Kind.LONGTEXT, Kind.ADDRESS):
         value = text.replace("\r\n", "\n").strip("\n")
         return value if value.strip() else None
     stripped = text.strip()

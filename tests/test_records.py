@@ -810,3 +810,29 @@ def test_a_failed_edit_is_never_overwritten_by_the_next(crm, acme, tmp_path):
     kept = list((acme / ".crm" / "edit").glob("contact-ada-lovelace-*.yaml"))
     assert len(kept) == 2
     assert all(k.read_text() == "name: [oops\n" for k in kept)
+
+
+def test_a_no_op_set_leaves_a_hand_written_file_alone(crm, acme):
+    path = acme / "contacts" / "hand.yaml"
+    text = "name:    Hand   # odd spacing\ntitle: CTO\nemails: [hand@x.example]\n"
+    path.write_text(text)
+    assert crm("contact", "set", "hand", "title=CTO", "email=hand@x.example").ok
+    assert path.read_text() == text
+
+
+def test_setting_a_part_of_a_text_address_is_refused(crm, folder):
+    path = folder / "contacts" / "addr.yaml"
+    path.write_text("name: Addr\naddress: 12 Main St, Springfield\n")
+    result = crm("contact", "set", "addr", "city=Paris")
+    assert result.exit_code == 22 and "written as one text" in result.stderr
+    assert "12 Main St" in path.read_text()
+    assert crm("contact", "set", "addr", "--unset", "address").ok
+    assert crm("contact", "set", "addr", "city=Paris").ok
+    assert load(path)["address"] == {"city": "Paris"}
+
+
+def test_an_address_as_one_text(crm, folder):
+    assert crm("contact", "add", "Addr").ok
+    assert crm("contact", "set", "addr", "address=1 Rue X\n75001 Paris").ok
+    assert load(folder / "contacts" / "addr.yaml")["address"] == "1 Rue X\n75001 Paris"
+    assert crm("check").ok

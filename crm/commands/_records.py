@@ -29,8 +29,9 @@ from crm.records import (
     Edit,
     Record,
     apply,
-    as_list,
     check_id,
+    dangling,
+    email_clash,
     new_record,
     parse_assignment,
     plan,
@@ -38,7 +39,7 @@ from crm.records import (
     resolve,
     target,
     to_json,
-    validate,
+    validate_one,
 )
 
 # -- finding records --------------------------------------------------------------------------
@@ -126,18 +127,19 @@ def add_record(
 def _refuse_duplicate_emails(
     ctx: AppContext, rtype: RecordType, data: Mapping[str, Any], self_id: str | None
 ) -> None:
-    emails = {e.lower() for e in as_list(data.get("emails"))}
-    if not emails:
+    if not data.get("emails"):
         return
-    for rec in _scan(ctx, rtype, quiet=True):
-        if rec.id == self_id:
-            continue
-        for email in rec.list_of("emails"):
-            if email.lower() in emails:
-                raise ConflictError(
-                    f"{email} is already the email of {rtype.name} {rec.id} ({rec.title})",
-                    hint=f"see `crm {rtype.name} show {rec.id}`",
-                )
+    clash = email_clash(data, _scan(ctx, rtype, quiet=True), self_id)
+    if clash is not None:
+        email, rec = clash
+        raise ConflictError(
+            f"{email} is already the email of {rtype.name} {rec.id} ({rec.title})",
+            hint=f"see `crm {rtype.name} show {rec.id}`",
+        )
+
+
+def _exists(ctx: AppContext) -> Callable[[str, str], bool]:
+    return lambda rtype, rid: ctx.store.exists(RECORD_TYPES[rtype], rid)
 
 
 # -- related records --------------------------------------------------------------------------
@@ -153,17 +155,21 @@ def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
     """Records `rec` points to (its company, contact) and records pointing to it (deals)."""
     config = ctx.config
     out: dict[str, Any] = {}
+    for problem in dangling(rec, _exists(ctx)):
+        output.warn(str(problem))
     for f in rec.type.refs():
         ref = rec.data.get(f.name)
         assert f.target is not None
         target = RECORD_TYPES[f.target]
+        out[f.name] = None
         if isinstance(ref, str) and ctx.store.exists(target, ref):
-            other = ctx.store.read(target, ref)
+            try:
+                other = ctx.store.read(target, ref)
+            except DataError as exc:
+                output.warn(f"skipped {exc}")
+                out[f.name] = {"id": ref, target.title: None}
+                continue
             out[f.name] = {"id": other.id, target.title: other.title}
-        else:
-            out[f.name] = None
-            if ref:
-                output.warn(f"{rec.issue(f.name, f'no {f.target} {ref!r} (dangling reference)')}")
     for other_type in RECORD_TYPES.values():
         if any(f.target == rec.type.name for f in other_type.refs()):
             everything = {other_type.name: _scan(ctx, other_type, quiet=True)}
@@ -419,21 +425,6 @@ def _done(message: str) -> None:
 # -- edit -------------------------------------------------------------------------------------
 
 
-def record_problems(ctx: AppContext, rec: Record) -> list[Issue]:
-    """What `crm check` would say of this one record: its values, references and emails."""
-    issues = validate(rec, ctx.config)
-    for f in rec.type.refs():
-        value = rec.data.get(f.name)
-        assert f.target is not None
-        if isinstance(value, str) and value and not ctx.store.exists(RECORD_TYPES[f.target], value):
-            issues.append(rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)"))
-    try:
-        _refuse_duplicate_emails(ctx, rec.type, rec.data, rec.id)
-    except ConflictError as exc:
-        issues.append(rec.issue("emails", exc.message))
-    return issues
-
-
 def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> None:
     """The `edit` command: the user edits a scratch copy; it replaces the record once valid.
 
@@ -508,4 +499,5 @@ def _edited_problems(ctx: AppContext, rec: Record, text: str) -> list[Issue | st
         lines=loaded.lines,
         raw=loaded.raw,
     )
-    return list(record_problems(ctx, edited))
+    peers = _scan(ctx, rec.type, quiet=True) if edited.data.get("emails") else []
+    return list(validate_one(edited, ctx.config, _exists(ctx), peers))

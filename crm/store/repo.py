@@ -15,7 +15,7 @@ from crm import dates, ids
 from crm.config import CONFIG_FILE, Config, parse_config
 from crm.errors import ConfigError, ConflictError, DataError, NotFoundError
 from crm.models import RECORD_TYPES, Issue, RecordType
-from crm.records import Edit, Record
+from crm.records import Edit, Record, apply
 from crm.store import atomic, yamlio
 from crm.store.folder import STATE_DIR
 from crm.store.lock import folder_lock
@@ -220,17 +220,19 @@ class Transaction:
         return rid
 
     def update(self, rec: Record, edits: Sequence[Edit]) -> bool:
-        """Stage `edits` to a record's file, kept as written elsewhere. False if nothing changed."""
+        """Stage `edits` to a record's file, kept as written elsewhere. False if nothing changes.
+
+        `rec` must be the record as read in this transaction: its data tells whether the edits
+        change anything, so that a no-op never re-writes a hand-written file.
+        """
+        if apply(rec.data, edits) == rec.data:
+            return False
         path = self.store.path_of(rec.type, rec.id)
         text = self._current(path)
         if text is None:
             raise NotFoundError(f"no {rec.type.name} '{rec.id}'")
-        order = rec.type.key_order
-        changed = yamlio.edit_text(text, rec.path, edits, order)
-        if changed == text:
-            return False
         touched = [*edits, Edit("set", ("updated",), self.now)]
-        self._stage(path, yamlio.edit_text(text, rec.path, touched, order))
+        self._stage(path, yamlio.edit_text(text, rec.path, touched, rec.type.key_order))
         return True
 
     def write_text(self, rtype: RecordType, rid: str, text: str) -> None:

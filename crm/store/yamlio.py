@@ -152,7 +152,7 @@ class _Walker:
             for i, item in enumerate(node.value):
                 self.lines[f"{prefix}{i}"] = item.start_mark.line + 1
                 self.walk(item, f"{prefix}{i}.")
-        elif node.tag != STR_TAG and not node.style and prefix:
+        elif isinstance(node, yaml.ScalarNode) and node.tag != STR_TAG and not node.style:
             self.raw[prefix[:-1]] = str(node.value)
 
 
