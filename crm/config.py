@@ -9,7 +9,7 @@ from typing import Any
 
 from crm import money
 from crm.errors import ValidationError
-from crm.models import RECORD_TYPES, Field, Issue, Kind
+from crm.models import RECORD_TYPES, Field, Issue, Kind, line_of
 
 CONFIG_FILE = "crm.yaml"
 STAGE_STATUSES = ("open", "won", "lost")
@@ -105,7 +105,7 @@ def parse_config(
 
     def problem(key: str, message: str) -> None:
         issues.append(
-            Issue(CONFIG_FILE, _line(lines, key), f"{key}: {message}" if key else message)
+            Issue(CONFIG_FILE, line_of(lines, key), f"{key}: {message}" if key else message)
         )
 
     if data is None:
@@ -228,12 +228,3 @@ def _parse_custom(
             name=name, type=ftype, label=label, values=values, currency=currency
         )
     return out
-
-
-def _line(lines: Mapping[str, int], key: str) -> int | None:
-    """The line of `key`, or of its nearest parent that has one."""
-    while key:
-        if key in lines:
-            return lines[key]
-        key = key.rpartition(".")[0]
-    return None

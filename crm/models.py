@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -190,6 +191,15 @@ class Issue:
 
     def sort_key(self) -> tuple[str, int, str]:
         return (self.path, self.line or 0, self.message)
+
+
+def line_of(lines: Mapping[str, int], key: str) -> int | None:
+    """The line of dotted `key`, or of its nearest parent that has one."""
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return None
 
 
 RECORD_TYPES: dict[str, RecordType] = {t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL)}

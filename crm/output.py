@@ -44,17 +44,18 @@ def resolve_format(chosen: Format | None) -> Format:
 # -- messages (stderr) ------------------------------------------------------------------------
 
 
-def _err_color() -> bool:
-    return sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+def _color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR or TERM=dumb."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def error(message: str) -> None:
-    prefix = "\x1b[31mError:\x1b[0m" if _err_color() else "Error:"
+    prefix = "\x1b[31mError:\x1b[0m" if _color(sys.stderr) else "Error:"
     print(f"{prefix} {_one_line(message)}", file=sys.stderr)
 
 
 def warn(message: str) -> None:
-    prefix = "\x1b[33mWarning:\x1b[0m" if _err_color() else "Warning:"
+    prefix = "\x1b[33mWarning:\x1b[0m" if _color(sys.stderr) else "Warning:"
     print(f"{prefix} {_one_line(message)}", file=sys.stderr)
 
 
@@ -163,19 +164,14 @@ class Detail:
 
 def emit_record(obj: Mapping[str, Any], detail: Detail, fmt: Format) -> None:
     """Print one record: the JSON object for machines, `detail` for people."""
-    if fmt is Format.JSON:
+    if fmt is Format.TABLE:
+        _detail(detail)
+    elif fmt is Format.JSON:
         _json(obj, sys.stdout)
-    elif fmt is Format.JSONL:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     elif fmt is Format.YAML:
         _yaml(dict(obj), sys.stdout)
-    elif fmt is Format.IDS:
-        sys.stdout.write(f"{obj.get('id', '')}\n")
-    elif fmt in (Format.CSV, Format.TSV):
-        columns = [k for k in obj if k != "related"]
-        emit_rows([obj], columns, fmt)
     else:
-        _detail(detail)
+        emit_rows([obj], [k for k in obj if k != "related"], fmt)
 
 
 def _detail(detail: Detail) -> None:
@@ -226,11 +222,7 @@ class _Style:
     """ANSI bold and dim, only on a terminal and without NO_COLOR."""
 
     def __init__(self) -> None:
-        self.on = (
-            sys.stdout.isatty()
-            and "NO_COLOR" not in os.environ
-            and os.environ.get("TERM") != "dumb"
-        )
+        self.on = _color(sys.stdout)
 
     def bold(self, text: str) -> str:
         return f"\x1b[1m{text}\x1b[0m" if self.on else text

@@ -21,7 +21,8 @@ from typing import Any
 
 from crm.config import Config
 from crm.errors import UsageError
-from crm.models import ADDRESS_KEYS, Kind, RecordType
+from crm.models import RecordType
+from crm.records import target
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -52,22 +53,7 @@ def field_path(rtype: RecordType, config: Config, name: str) -> tuple[str, ...]:
     """Where a field a user names lives in a record's JSON: `email` -> (emails,)."""
     if name in ("id", "type"):
         return (name,)
-    head, _, rest = name.partition(".")
-    builtin = rtype.field(head)
-    if builtin is not None and builtin.kind is Kind.ADDRESS and rest in ADDRESS_KEYS:
-        return ("address", rest)
-    if builtin is not None and builtin.kind is Kind.ADDRESS and not rest:
-        return ("address",)
-    if builtin is not None and not rest and builtin.kind is not Kind.CUSTOM:
-        return (builtin.name,)
-    if head == "custom" and rest:
-        return ("custom", rest)
-    if name in config.custom_fields(rtype.name):
-        return ("custom", name)
-    if name in ADDRESS_KEYS and rtype.field("address") is not None:
-        return ("address", name)
-    known = [f.name for f in rtype.fields if f.kind is not Kind.CUSTOM]
-    raise UsageError(f"{rtype.name} has no field '{name}'", hint="fields: " + ", ".join(known))
+    return target(rtype, config, name, reading=True).path
 
 
 def lookup(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:

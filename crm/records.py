@@ -21,7 +21,7 @@ from crm.errors import (
     UsageError,
     ValidationError,
 )
-from crm.models import ADDRESS_KEYS, RECORD_TYPES, Field, Issue, Kind, RecordType
+from crm.models import ADDRESS_KEYS, RECORD_TYPES, Field, Issue, Kind, RecordType, line_of
 from crm.validate import check_value, parse_input
 
 Op = Literal["set", "unset", "append", "remove"]
@@ -46,16 +46,10 @@ class Record:
         """A many-valued field as a list, whether the file holds a list or one value."""
         return as_list(self.data.get(name))
 
-    def line(self, key: str) -> int | None:
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key.rpartition(".")[0]
-        return None
-
     def issue(self, key: str, message: str, *, at: str | None = None) -> Issue:
         """A problem with field `key`, reported at the line of `at` (default: of the key)."""
-        return Issue(self.path, self.line(at or key), f"{key}: {message}" if key else message)
+        line = line_of(self.lines, at or key)
+        return Issue(self.path, line, f"{key}: {message}" if key else message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +135,12 @@ class Target:
         return ".".join(self.path)
 
 
-def target(rtype: RecordType, config: Config, key: str) -> Target:
-    """The field a user's KEY names: `email`, `address.city`, `custom.size` or just `size`."""
+def target(rtype: RecordType, config: Config, key: str, *, reading: bool = False) -> Target:
+    """The field a user's KEY names: `email`, `address.city`, `custom.size` or just `size`.
+
+    `reading` (for filters and sorting) also admits the fields crm keeps (`created`) and
+    custom fields found in files but not declared (`custom.shoe_size`).
+    """
     head, _, rest = key.partition(".")
     builtin = rtype.field(head)
     bare_address_part = head in ADDRESS_KEYS and head not in config.custom_fields(rtype.name)
@@ -155,11 +153,13 @@ def target(rtype: RecordType, config: Config, key: str) -> Target:
             raise UsageError(f"address has parts {', '.join(ADDRESS_KEYS)}; got '{key}'")
         return Target(("address", rest), Field(name=f"address.{rest}", kind=Kind.TEXT))
     if builtin is not None and builtin.kind is not Kind.CUSTOM and not rest:
-        if not builtin.writable:
+        if not builtin.writable and not reading:
             raise UsageError(f"{builtin.name} is kept by crm and cannot be set")
         return Target((builtin.name,), builtin)
     name = rest if head == "custom" else key
     declared = config.custom_fields(rtype.name).get(name)
+    if declared is None and reading and head == "custom" and rest:
+        return Target(("custom", name), Field(name=name, kind=Kind.TEXT))
     if declared is None:
         known = ", ".join(f.name for f in rtype.fields if f.writable and f.kind is not Kind.CUSTOM)
         custom = ", ".join(config.custom_fields(rtype.name)) or "none declared"
