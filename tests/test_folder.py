@@ -146,5 +146,31 @@ def test_nothing_outside_the_folder_is_touched(crm, folder: Path):
 def test_init_dry_run_writes_nothing(crm, isolated):
     result = crm("init", "studio", "--dry-run")
     assert result.ok
-    assert f"would create {Path('studio') / 'crm.yaml'}" in result.stdout
+    assert f"+++ b/{Path('studio') / 'crm.yaml'}" in result.stdout
+    assert "+currency: EUR" in result.stdout
     assert not (isolated / "studio").exists()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_init_in_a_folder_with_files_commits_only_its_own(crm, isolated):
+    studio = isolated / "studio"
+    (studio / "private").mkdir(parents=True)
+    (studio / "private" / "key.txt").write_text("secret")
+    (studio / ".gitignore").write_text("*.log")
+    assert crm("init", "studio").ok
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=studio, capture_output=True, text=True
+    ).stdout.split()
+    assert "private/key.txt" not in tracked
+    assert "crm.yaml" in tracked
+    assert (studio / ".gitignore").read_text().startswith("*.log\n")
+    assert "/.crm/" in (studio / ".gitignore").read_text()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_init_inside_an_existing_repository_leaves_git_alone(crm, isolated):
+    subprocess.run(["git", "init", "-q"], cwd=isolated, check=True)
+    result = crm("init", "studio")
+    assert result.ok
+    assert "already inside the git repository" in result.stderr
+    assert not (isolated / "studio" / ".git").exists()

@@ -12,6 +12,7 @@ from crm.commands._options import DryRunOpt
 from crm.context import settings
 from crm.money import normalize_currency
 from crm.store.folder import git_init, init_folder, init_plan
+from crm.store.repo import Change
 
 
 def init(
@@ -49,12 +50,14 @@ def init(
     address = normalize_email(email) if email else None
     plan = init_plan(root, name.strip() or "My Business", code, address)
     if dry_run:
-        for file in plan:
-            print(f"would create {file}")
+        output.emit_diff(
+            Change(str(file), file.read_text("utf-8") if file.exists() else None, text)
+            for file, text in plan.items()
+        )
         return
     init_folder(plan)
     if not no_git:
-        note = git_init(root)
+        note = git_init(root, plan)
         if note:
             output.warn(note)
     output.info(f"Created a CRM folder in {root}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 from crm.config import CONFIG_FILE
@@ -111,9 +112,16 @@ def init_plan(root: Path, business: str, currency: str, email: str | None) -> di
         raise ConflictError(f"{root} is already a CRM folder ({CONFIG_FILE} exists)")
     # .gitkeep: git does not keep empty folders
     plan = {root / rtype.plural / ".gitkeep": "" for rtype in RECORD_TYPES.values()}
-    plan[root / ".gitignore"] = GITIGNORE
+    plan = {path: text for path, text in plan.items() if not path.exists()}
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():
+        plan[gitignore] = GITIGNORE
+    else:
+        existing = gitignore.read_text(encoding="utf-8")
+        if f"{STATE_DIR}/" not in existing:
+            plan[gitignore] = existing + ("" if existing.endswith("\n") else "\n") + GITIGNORE
     plan[root / CONFIG_FILE] = config_template(business, currency, email)
-    return {path: text for path, text in plan.items() if not path.exists()}
+    return plan
 
 
 def init_folder(plan: dict[Path, str]) -> None:
@@ -123,20 +131,28 @@ def init_folder(plan: dict[Path, str]) -> None:
         atomic.write(path, text)
 
 
-def git_init(root: Path) -> str | None:
-    """Make `root` a git repository with a first commit. Returns a note when that fell short."""
+def git_init(root: Path, files: Iterable[Path]) -> str | None:
+    """Make `root` a git repository whose first commit holds `files` (and nothing else).
+
+    A folder already inside a git repository is left to its owner. Returns a note when the
+    repository or its commit could not be made.
+    """
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+
+    def git(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, env=env, check=False)
+
     try:
-        if not (root / ".git").exists():
-            subprocess.run(["git", "init", "-q"], cwd=root, check=True, capture_output=True)
-        subprocess.run(["git", "add", "-A"], cwd=root, check=True, capture_output=True, env=env)
-        result = subprocess.run(
-            ["git", "commit", "-q", "-m", "crm: init"], cwd=root, capture_output=True, env=env
-        )
+        inside = git("rev-parse", "--show-toplevel")
     except FileNotFoundError:
         return "git is not installed: the folder is not under version control"
-    except subprocess.CalledProcessError as exc:
-        return f"git failed: {exc.stderr.decode(errors='replace').strip()}"
-    if result.returncode != 0:
+    if inside.returncode == 0:
+        top = inside.stdout.decode(errors="replace").strip()
+        return f"already inside the git repository {top}: commit the new files yourself"
+    for step in (("init", "-q"), ("add", "--", *(str(f.relative_to(root)) for f in files))):
+        result = git(*step)
+        if result.returncode != 0:
+            return f"git {step[0]} failed: {result.stderr.decode(errors='replace').strip()}"
+    if git("commit", "-q", "-m", "crm: init").returncode != 0:
         return "git repository created; no first commit (set git's user.name and user.email)"
     return None
