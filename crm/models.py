@@ -170,7 +170,7 @@ DEAL = RecordType(
         Field(name="close_date", kind=Kind.DATE, help="Expected close date (YYYY-MM-DD)."),
         *_common_tail(),
     ),
-    columns=("id", "title", "company", "stage", "value", "probability", "close_date"),
+    columns=("id", "title", "company", "stage", "value", "currency", "probability", "close_date"),
 )
 
 

@@ -362,6 +362,7 @@ def validate(rec: Record, config: Config) -> list[Issue]:
     """Every problem with one record on its own (references are checked folder-wide)."""
     issues: list[Issue] = []
     data = rec.data
+    bad: set[str] = set()  # fields found wrong on their own, not to be judged again below
     for f in rec.type.fields:
         value = data.get(f.name)
         if f.required and (value is None or str(value).strip() == ""):
@@ -383,6 +384,7 @@ def validate(rec: Record, config: Config) -> list[Issue]:
         problem = check_value(f, value, config, rec.raw.get(f.name))
         if problem:
             issues.append(rec.issue(f.name, problem))
+            bad.add(f.name)
     custom = data.get("custom")
     if isinstance(custom, dict):
         declared = config.custom_fields(rec.type.name)
@@ -394,10 +396,10 @@ def validate(rec: Record, config: Config) -> list[Issue]:
                     problem = _money_problem(value, declared[name].currency or config.currency)
                 if problem:
                     issues.append(rec.issue(f"custom.{name}", problem))
-    if rec.type.name == "deal" and not any(i.message.startswith("value:") for i in issues):
-        value = data.get("value")
+    value = data.get("value")
+    if rec.type.name == "deal" and value is not None and not bad & {"value", "currency"}:
         currency = data.get("currency") or config.currency
-        if value is not None and isinstance(currency, str):
+        if isinstance(currency, str):
             problem = _money_problem(value, currency.upper(), negative_ok=False)
             if problem:
                 issues.append(rec.issue("value", problem))

@@ -147,8 +147,7 @@ def _exists(ctx: AppContext) -> Callable[[str, str], bool]:
 
 def _summary(rec: Record, config: Config) -> dict[str, Any]:
     obj = to_json(rec, config)
-    keys = [*rec.type.columns, "currency"] if "value" in rec.type.columns else rec.type.columns
-    return {c: obj.get(c) for c in keys}
+    return {c: obj.get(c) for c in rec.type.columns}
 
 
 def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
@@ -209,11 +208,12 @@ def _pairs(
 # -- the generic commands ---------------------------------------------------------------------
 
 
-def record_app(
-    rtype: RecordType, help_text: str, example: str, add: Callable[..., None]
-) -> CrmTyper:
-    """A command group for `rtype`: its own `add`, and list, show, edit, set and rm."""
-    app = CrmTyper(help=help_text)
+def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> CrmTyper:
+    """A command group for `rtype`: its own `add`, and list, show, edit, set and rm.
+
+    Its help text is the one in `crm.cli.COMMANDS`; `example` is a --where expression.
+    """
+    app = CrmTyper()
     name = rtype.name
 
     def list_records(
@@ -238,10 +238,7 @@ def record_app(
         objs = sort_objects(objs, sort_path, descending=bool(sort and sort.startswith("-")))
         if limit:
             objs = objs[:limit]
-        columns = list(rtype.columns)
-        if "value" in columns:
-            columns.insert(columns.index("value") + 1, "currency")
-        output.emit_rows(objs, columns, output.resolve_format(fmt))
+        output.emit_rows(objs, rtype.columns, output.resolve_format(fmt))
 
     list_records.__doc__ = f"""List {rtype.plural}, filtered and sorted.
 
@@ -391,10 +388,7 @@ def _section_columns(rtype: RecordType, plural: str) -> list[str]:
     """Columns of a related list, less the one that points back at the record shown."""
     other = record_type(plural)
     back = {f.name for f in other.refs() if f.target == rtype.name}
-    columns = [c for c in other.columns if c not in back and c != "probability"]
-    if "value" in columns:
-        columns.insert(columns.index("value") + 1, "currency")
-    return columns
+    return [c for c in other.columns if c not in back and c != "probability"]
 
 
 def _referring(rtype: RecordType) -> list[str]:

@@ -72,6 +72,4 @@ def add(
     )
 
 
-app = record_app(
-    COMPANY, "Companies (accounts): the organisations you sell to.", "industry~retail", add
-)
+app = record_app(COMPANY, "industry~retail", add)

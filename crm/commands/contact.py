@@ -72,4 +72,4 @@ def add(
     )
 
 
-app = record_app(CONTACT, "Contacts: the people you work with.", "company=acme-corp", add)
+app = record_app(CONTACT, "company=acme-corp", add)

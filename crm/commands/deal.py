@@ -75,6 +75,4 @@ def add(
     )
 
 
-app = record_app(
-    DEAL, "Deals (opportunities): what you hope to sell.", "stage=proposal and value>=1000", add
-)
+app = record_app(DEAL, "stage=proposal and value>=1000", add)

@@ -58,6 +58,4 @@ def add(
     )
 
 
-app = record_app(
-    LEAD, "Leads: people who may become customers.", "status=new and source=website", add
-)
+app = record_app(LEAD, "status=new and source=website", add)
