@@ -50,7 +50,7 @@ class CustomField:
         )
 
 
-DEFAULT_STAGES = (
+DEFAULT_STAGES: tuple[Stage, ...] = (
     Stage(name="lead", label="Lead", probability=10),
     Stage(name="qualified", label="Qualified", probability=25),
     Stage(name="proposal", label="Proposal", probability=50),
@@ -61,28 +61,88 @@ DEFAULT_STAGES = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    currency: str = "EUR"
-    stages: tuple[Stage, ...] = DEFAULT_STAGES
-    custom: Mapping[str, Mapping[str, CustomField]] = field(default_factory=dict)
-    business: Mapping[str, Any] = field(default_factory=dict)
+class Pipeline:
+    """A sales channel and its stages, in order."""
+
+    name: str
+    label: str
+    stages: tuple[Stage, ...]
 
     @property
     def stage_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages)
 
-    def stage(self, name: str) -> Stage | None:
-        for s in self.stages:
-            if s.name == name:
-                return s
-        return None
+    def stage(self, name: str | None) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
 
     @property
-    def default_stage(self) -> Stage:
+    def first_stage(self) -> Stage:
+        """Where a new deal starts: the first open stage."""
         return next((s for s in self.stages if s.status == "open"), self.stages[0])
+
+    def closing_stage(self, status: str) -> Stage | None:
+        """The first stage whose status is `status` (won or lost)."""
+        return next((s for s in self.stages if s.status == status), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """A lead scoring rule: `points` when the --where expression `when` holds."""
+
+    when: str
+    points: int
+    label: str
+
+
+DEFAULT_RULES = (
+    Rule(when="emails", points=10, label="has an email address"),
+    Rule(when="phones", points=5, label="has a phone number"),
+    Rule(when="source=referral", points=20, label="came by referral"),
+    Rule(when="budget>0", points=15, label="budget known (B)"),
+    Rule(when="authority=yes", points=15, label="decides (A)"),
+    Rule(when="need", points=10, label="need known (N)"),
+    Rule(when="timeline", points=10, label="timeline known (T)"),
+    Rule(when="last_contact>=today-14", points=15, label="spoken to in the last 14 days"),
+)
+DEFAULT_BANDS = (("hot", 60), ("warm", 30))
+DEFAULT_PIPELINE = "sales"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    currency: str = "EUR"
+    pipelines: tuple[Pipeline, ...] = (
+        Pipeline(name=DEFAULT_PIPELINE, label="Sales", stages=DEFAULT_STAGES),
+    )
+    custom: Mapping[str, Mapping[str, CustomField]] = field(default_factory=dict)
+    business: Mapping[str, Any] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    bands: tuple[tuple[str, int], ...] = DEFAULT_BANDS  # highest minimum score first
+    segments: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)
+    stalled_days: int = 30
+
+    @property
+    def default_pipeline(self) -> Pipeline:
+        return self.pipelines[0]
+
+    def pipeline(self, name: str | None) -> Pipeline | None:
+        """The pipeline called `name`; the default one for None or ""."""
+        if not name:
+            return self.default_pipeline
+        return next((p for p in self.pipelines if p.name == name), None)
 
     def custom_fields(self, record_type: str) -> Mapping[str, CustomField]:
         return self.custom.get(record_type, {})
+
+    def band(self, score: int) -> str:
+        return next((name for name, minimum in self.bands if score >= minimum), "cold")
+
+    def segment(self, name: str, record_type: str) -> str | None:
+        """The filter a segment applies to records of `record_type`, if it has one for them."""
+        spec = self.segments.get(name)
+        if isinstance(spec, Mapping):
+            return spec.get(record_type)
+        return spec
 
 
 def parse_config(
@@ -121,9 +181,7 @@ def parse_config(
         except ValidationError as exc:
             problem("currency", str(exc))
 
-    stages: tuple[Stage, ...] = DEFAULT_STAGES
-    if data.get("stages") is not None:
-        stages = _parse_stages(data["stages"], problem) or DEFAULT_STAGES
+    pipelines = _parse_pipelines(data, problem)
 
     custom: dict[str, dict[str, CustomField]] = {}
     raw_fields = data.get("fields") or {}
@@ -140,16 +198,114 @@ def parse_config(
     if not isinstance(business, dict):
         problem("business", "must be a mapping (name, email, address, ...)")
         business = {}
-    return Config(currency=currency, stages=stages, custom=custom, business=business), issues
+    rules, bands = _parse_scoring(data.get("scoring"), problem)
+    segments: dict[str, str | Mapping[str, str]] = {}
+    raw_segments = data.get("segments") or {}
+    if not isinstance(raw_segments, dict):
+        problem("segments", "must map segment names to filters")
+        raw_segments = {}
+    for name, spec in raw_segments.items():
+        if isinstance(spec, str) or (
+            isinstance(spec, dict)
+            and all(k in RECORD_TYPES and isinstance(v, str) for k, v in spec.items())
+        ):
+            segments[name] = spec
+        else:
+            problem(f"segments.{name}", "must be a filter, or a mapping of record types to filters")
+    stalled = data.get("stalled_days", 30)
+    if isinstance(stalled, bool) or not isinstance(stalled, int) or stalled < 1:
+        problem("stalled_days", f"'{stalled}' is not a whole number of days")
+        stalled = 30
+    config = Config(
+        currency=currency,
+        pipelines=pipelines,
+        custom=custom,
+        business=business,
+        rules=rules,
+        bands=bands,
+        segments=segments,
+        stalled_days=stalled,
+    )
+    return config, issues
 
 
-def _parse_stages(raw: Any, problem: Any) -> tuple[Stage, ...]:
+def _parse_pipelines(data: dict[str, Any], problem: Any) -> tuple[Pipeline, ...]:
+    """`pipelines:` (several), else `stages:` (one pipeline), else the default stages."""
+    raw = data.get("pipelines")
+    if raw is None:
+        stages = DEFAULT_STAGES
+        if data.get("stages") is not None:
+            stages = _parse_stages(data["stages"], problem, "stages") or DEFAULT_STAGES
+        return (Pipeline(name=DEFAULT_PIPELINE, label="Sales", stages=stages),)
+    if data.get("stages") is not None:
+        problem("stages", "with `pipelines:`, give each pipeline its own stages")
+    if not isinstance(raw, dict) or not raw:
+        problem("pipelines", "must map pipeline names to their stages")
+        return Config().pipelines
+    pipelines: list[Pipeline] = []
+    for name, spec in raw.items():
+        key = f"pipelines.{name}"
+        if not isinstance(name, str) or not _STAGE_RE.fullmatch(name):
+            problem(key, "pipeline names are lower-case letters, digits, - and _")
+            continue
+        if not isinstance(spec, dict):
+            problem(key, "must be a mapping with stages (and an optional label, default)")
+            continue
+        stages = _parse_stages(spec.get("stages"), problem, f"{key}.stages")
+        if not stages:
+            continue
+        label = str(spec.get("label") or name.replace("-", " ").replace("_", " ").capitalize())
+        pipeline = Pipeline(name=name, label=label, stages=stages)
+        if spec.get("default") is True:
+            pipelines.insert(0, pipeline)
+        else:
+            pipelines.append(pipeline)
+    return tuple(pipelines) or Config().pipelines
+
+
+def _parse_scoring(raw: Any, problem: Any) -> tuple[tuple[Rule, ...], tuple[tuple[str, int], ...]]:
+    if raw is None:
+        return DEFAULT_RULES, DEFAULT_BANDS
+    if not isinstance(raw, dict):
+        problem("scoring", "must be a mapping with rules and bands")
+        return DEFAULT_RULES, DEFAULT_BANDS
+    rules: list[Rule] = []
+    raw_rules = raw.get("rules") or []
+    if not isinstance(raw_rules, list):
+        problem("scoring.rules", "must be a list of rules (when, points, label)")
+        raw_rules = []
+    for i, item in enumerate(raw_rules):
+        key = f"scoring.rules.{i}"
+        if not isinstance(item, dict) or not isinstance(item.get("when"), str):
+            problem(key, "a rule needs `when:` (a filter, as for --where) and `points:`")
+            continue
+        points = item.get("points")
+        if isinstance(points, bool) or not isinstance(points, int):
+            problem(f"{key}.points", f"'{points}' is not a whole number")
+            continue
+        label = str(item.get("label") or item["when"])
+        rules.append(Rule(when=item["when"], points=points, label=label))
+    bands: list[tuple[str, int]] = []
+    raw_bands = raw.get("bands", dict(DEFAULT_BANDS))
+    if not isinstance(raw_bands, dict):
+        problem("scoring.bands", "must map band names to their minimum score")
+        raw_bands = dict(DEFAULT_BANDS)
+    for name, minimum in raw_bands.items():
+        if isinstance(minimum, bool) or not isinstance(minimum, int):
+            problem(f"scoring.bands.{name}", f"'{minimum}' is not a whole number")
+            continue
+        bands.append((str(name), minimum))
+    bands.sort(key=lambda band: -band[1])
+    return tuple(rules), tuple(bands)
+
+
+def _parse_stages(raw: Any, problem: Any, prefix: str) -> tuple[Stage, ...]:
     if not isinstance(raw, list) or not raw:
-        problem("stages", "must be a non-empty list of stages")
+        problem(prefix, "must be a non-empty list of stages")
         return ()
     stages: list[Stage] = []
     for i, item in enumerate(raw):
-        key = f"stages.{i}"
+        key = f"{prefix}.{i}"
         if isinstance(item, str):
             item = {"name": item}
         if not isinstance(item, dict):
@@ -177,7 +333,7 @@ def _parse_stages(raw: Any, problem: Any) -> tuple[Stage, ...]:
         label = str(item.get("label") or name.replace("-", " ").replace("_", " ").capitalize())
         stages.append(Stage(name=name, label=label, probability=probability, status=status))
     if stages and not any(s.status == "open" for s in stages):
-        problem("stages", "at least one stage must be open")
+        problem(prefix, "at least one stage must be open")
     return tuple(stages)
 
 

@@ -23,11 +23,14 @@ class Kind(StrEnum):
     NUMBER = "number"
     BOOL = "bool"
     CHOICE = "choice"
-    STAGE = "stage"  # a stage declared in crm.yaml
+    STAGE = "stage"  # a stage of the deal's pipeline, declared in crm.yaml
+    PIPELINE = "pipeline"  # a pipeline declared in crm.yaml
     REF = "ref"  # the id of another record
     TAGS = "tags"
     ADDRESS = "address"
     CUSTOM = "custom"  # the mapping of custom fields declared in crm.yaml
+    HISTORY = "history"  # dated stage or status changes, kept by crm
+    LINKS = "links"  # what a converted lead became, kept by crm
 
 
 LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS})
@@ -74,11 +77,13 @@ class RecordType:
         return tuple(f for f in self.fields if f.kind is Kind.REF)
 
 
-def _common_tail() -> tuple[Field, ...]:
+def _common_tail(*kept: Field) -> tuple[Field, ...]:
+    """Tags, notes, custom fields, then fields crm keeps (`kept`), then the timestamps."""
     return (
         Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
         Field(name="notes", kind=Kind.LONGTEXT, aliases=("note",), help="Free-form notes."),
         Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
+        *kept,
         Field(name="created", kind=Kind.TIMESTAMP, writable=False),
         Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
     )
@@ -146,9 +151,17 @@ LEAD = RecordType(
             choices=LEAD_STATUSES,
             help="One of: " + ", ".join(LEAD_STATUSES) + ".",
         ),
-        *_common_tail(),
+        Field(name="budget", kind=Kind.MONEY, help="BANT: the budget they have, e.g. 5000."),
+        Field(name="authority", kind=Kind.BOOL, help="BANT: whether they decide (yes/no)."),
+        Field(name="need", kind=Kind.TEXT, help="BANT: what they need."),
+        Field(name="timeline", kind=Kind.TEXT, help="BANT: when they need it (e.g. Q1 2027)."),
+        Field(name="last_contact", kind=Kind.DATE, help="When you last spoke (YYYY-MM-DD)."),
+        *_common_tail(
+            Field(name="converted", kind=Kind.LINKS, writable=False),
+            Field(name="history", kind=Kind.HISTORY, writable=False),
+        ),
     ),
-    columns=("id", "name", "company", "emails", "status", "source", "tags"),
+    columns=("id", "name", "company", "emails", "status", "score", "band", "source"),
 )
 
 DEAL = RecordType(
@@ -157,6 +170,7 @@ DEAL = RecordType(
     title="title",
     fields=(
         Field(name="title", kind=Kind.TEXT, required=True, help="What is being sold."),
+        Field(name="pipeline", kind=Kind.PIPELINE, help="A pipeline from crm.yaml."),
         Field(name="company", kind=Kind.REF, target="company", help="The buying company."),
         Field(name="contact", kind=Kind.REF, target="contact", help="The main contact."),
         Field(name="value", kind=Kind.MONEY, help="Expected value, e.g. 4500.00."),
@@ -168,7 +182,8 @@ DEAL = RecordType(
             help="Chance of winning, 0-100; default from the stage.",
         ),
         Field(name="close_date", kind=Kind.DATE, help="Expected close date (YYYY-MM-DD)."),
-        *_common_tail(),
+        Field(name="lost_reason", kind=Kind.TEXT, help="Why the deal was lost."),
+        *_common_tail(Field(name="history", kind=Kind.HISTORY, writable=False)),
     ),
     columns=("id", "title", "company", "stage", "value", "currency", "probability", "close_date"),
 )

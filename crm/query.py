@@ -6,12 +6,14 @@
     OP    := "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" (contains) | "!~" (does not contain)
 
 Values may be quoted ("van der Berg"). Comparison is case-insensitive; numbers compare as
-numbers and ISO dates as dates. On a list field (emails, phones, tags) a condition holds when
-any item satisfies it (`!=` and `!~`: when none does). A bare FIELD holds when it has a value.
+numbers and ISO dates as dates; `today`, `today-30` and `today+7` are dates relative to today.
+On a list field (emails, phones, tags) a condition holds when any item satisfies it (`!=` and
+`!~`: when none does). A bare FIELD holds when it has a value.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm import dates
 from crm.config import Config
 from crm.errors import UsageError
 from crm.models import RecordType
@@ -170,7 +173,7 @@ class _Parser:
             return lambda obj: wanted in (str(t).lower() for t in obj.get("tags") or [])
         if tok.kind == "cmp":
             path = self._path(tok)
-            return _comparison(path, tok.op, tok.value)
+            return _comparison(path, tok.op, _relative_date(tok.value))
         if tok.kind == "word" and tok.text.lower() not in ("and", "or"):
             path = self._path(tok, tok.text)
             return lambda obj: _present(lookup(obj, path))
@@ -181,6 +184,18 @@ class _Parser:
             return field_path(self.rtype, self.config, name or tok.field)
         except UsageError as exc:
             raise UsageError(f"--where: {exc.message}", hint=exc.hint) from exc
+
+
+_RELATIVE_RE = re.compile(r"today(?:([+-])([0-9]{1,5}))?", re.IGNORECASE)
+
+
+def _relative_date(value: str) -> str:
+    """`today`, `today-30`, `today+7` as ISO dates; anything else unchanged."""
+    match = _RELATIVE_RE.fullmatch(value)
+    if not match:
+        return value
+    days = int(match.group(2) or 0) * (-1 if match.group(1) == "-" else 1)
+    return (dates.now().date() + dt.timedelta(days=days)).isoformat()
 
 
 def _present(value: Any) -> bool:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from crm import ids, money
-from crm.config import Config
+from crm.config import Config, Pipeline, Stage
 from crm.dates import iso
 from crm.errors import (
     AmbiguousRefError,
@@ -24,7 +24,7 @@ from crm.errors import (
 from crm.models import ADDRESS_KEYS, RECORD_TYPES, Field, Issue, Kind, RecordType, line_of
 from crm.validate import check_value, parse_input
 
-Op = Literal["set", "unset", "append", "remove"]
+Op = Literal["set", "unset", "append", "remove", "push"]
 RefResolver = Callable[[str, str], str]  # (target type, reference) -> id
 
 
@@ -54,7 +54,8 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """One change to a record file: set, unset, or add/remove items of a list."""
+    """One change to a record file: set, unset, add/remove items of a list (append, remove),
+    or add an entry to a list whatever it holds (push: history)."""
 
     op: Op
     path: tuple[str, ...]
@@ -186,11 +187,14 @@ def plan(
     assignments: Sequence[tuple[str, str, Any]],
     unsets: Sequence[str],
     resolve_ref: RefResolver,
+    now: dt.datetime,
 ) -> list[Edit]:
     """The edits that carry out `assignments` (key, operator, text or list of texts) and `unsets`.
 
     Every value is parsed and validated; the result is checked as a whole (money against its
-    currency), so that a plan either applies cleanly or raises before anything is written.
+    currency, a stage against the deal's pipeline), so that a plan either applies cleanly or
+    raises before anything is written. An empty `current` plans a new record, with defaults.
+    Stage and status changes are recorded in the record's history, dated `now`.
     """
     edits: list[Edit] = []
     for key, operator, raw in assignments:
@@ -227,8 +231,80 @@ def plan(
             after = apply(current, [edit])
             if not after.get(head.name):
                 raise ValidationError(f"{head.name} is required and cannot be removed")
+    if not current:
+        edits.extend(_defaults(rtype, config, apply({}, edits)))
+    if rtype.name == "deal":
+        _stage_edits(config, current, edits, now)
+    elif rtype.name == "lead":
+        _status_edits(current, edits, now)
     _money_edits(rtype, config, current, edits)
     return edits
+
+
+def _defaults(rtype: RecordType, config: Config, new: Mapping[str, Any]) -> list[Edit]:
+    """What a new record gets unless told otherwise: a deal's first stage and currency."""
+    if rtype.name == "lead" and not new.get("status"):
+        return [Edit("set", ("status",), "new")]
+    if rtype.name != "deal":
+        return []
+    edits = []
+    pipeline = config.pipeline(new.get("pipeline"))
+    if not new.get("stage") and pipeline is not None:
+        edits.append(Edit("set", ("stage",), pipeline.first_stage.name))
+    if new.get("value") is not None and not new.get("currency"):
+        edits.append(Edit("set", ("currency",), config.currency))
+    return edits
+
+
+def _stage_edits(
+    config: Config, current: Mapping[str, Any], edits: list[Edit], now: dt.datetime
+) -> None:
+    """Check a deal's pipeline and stage, write them as declared, and date a stage change."""
+    after = apply(current, edits)
+    name = after.get("pipeline")
+    pipeline = config.pipeline(name)
+    if pipeline is None:
+        known = ", ".join(p.name for p in config.pipelines)
+        raise ValidationError(f"pipeline: '{name}' is not one of: {known}")
+    stage = after.get("stage")
+    if stage is None:
+        return
+    match = next((s for s in pipeline.stage_names if s.lower() == str(stage).lower()), None)
+    if match is None:
+        raise ValidationError(
+            f"stage: '{stage}' is not one of: {', '.join(pipeline.stage_names)}",
+            hint=f"the stages of pipeline {pipeline.name}",
+        )
+    if match != stage:
+        edits.append(Edit("set", ("stage",), match))
+    if match != current.get("stage"):
+        entry: dict[str, Any] = {"at": now, "stage": match}
+        if current.get("stage"):
+            entry["from"] = current["stage"]
+        edits.append(Edit("push", ("history",), entry))
+
+
+def _status_edits(current: Mapping[str, Any], edits: list[Edit], now: dt.datetime) -> None:
+    """Date a lead's status change; `converted` is only reached through `lead convert`."""
+    after = apply(current, edits)
+    status = after.get("status")
+    if status == current.get("status"):
+        return
+    if current.get("status") == "converted":
+        raise ValidationError("status: the lead is converted; its status no longer changes")
+    if status == "converted" and not after.get("converted"):
+        raise ValidationError(
+            "status: a lead becomes converted through `crm lead convert`",
+            hint="it creates the contact, company and deal",
+        )
+    if status is None:
+        return
+    entry: dict[str, Any] = {"at": now, "status": status}
+    if current.get("status"):
+        entry["from"] = current["status"]
+    edits.append(Edit("push", ("history",), entry))
+    if status == "contacted" and not any(e.path == ("last_contact",) for e in edits):
+        edits.append(Edit("set", ("last_contact",), now.date()))
 
 
 def _values(
@@ -304,6 +380,9 @@ def apply(data: Mapping[str, Any], edits: Iterable[Edit], *, typed: bool = False
             holder.pop(key, None)
         elif edit.op == "append":
             holder[key] = current + [v for v in value_of(edit.value) if v not in current]
+        elif edit.op == "push":
+            existing = holder.get(key)
+            holder[key] = [*(existing if isinstance(existing, list) else []), value_of(edit.value)]
         elif edit.op == "remove":
             remaining = [v for v in current if v not in value_of(edit.value)]
             if remaining:
@@ -396,6 +475,8 @@ def validate(rec: Record, config: Config) -> list[Issue]:
                     problem = _money_problem(value, declared[name].currency or config.currency)
                 if problem:
                     issues.append(rec.issue(f"custom.{name}", problem))
+    if rec.type.name == "deal":
+        issues.extend(_deal_stage_issues(rec, config))
     value = data.get("value")
     if rec.type.name == "deal" and value is not None and not bad & {"value", "currency"}:
         currency = data.get("currency") or config.currency
@@ -404,6 +485,19 @@ def validate(rec: Record, config: Config) -> list[Issue]:
             if problem:
                 issues.append(rec.issue("value", problem))
     return issues
+
+
+def _deal_stage_issues(rec: Record, config: Config) -> list[Issue]:
+    name = rec.data.get("pipeline")
+    pipeline = config.pipeline(name if isinstance(name, str) else None)
+    if pipeline is None or (name is not None and not isinstance(name, str)):
+        known = ", ".join(p.name for p in config.pipelines)
+        return [rec.issue("pipeline", f"'{name}' is not one of: {known}")]
+    stage = rec.data.get("stage")
+    if stage is not None and pipeline.stage(stage) is None:
+        choices = ", ".join(pipeline.stage_names)
+        return [rec.issue("stage", f"'{stage}' is not one of: {choices}")]
+    return []
 
 
 def _money_problem(value: Any, currency: str, *, negative_ok: bool = True) -> str | None:
@@ -494,12 +588,21 @@ def check_id(rtype: RecordType, value: str) -> str:
 # Output
 
 
+def deal_stage(rec: Record, config: Config) -> tuple[Pipeline | None, Stage | None]:
+    """A deal's pipeline and stage as declared in crm.yaml (None where they are unknown)."""
+    pipeline = config.pipeline(rec.data.get("pipeline"))
+    if pipeline is None:
+        return None, None
+    stage = rec.data.get("stage")
+    return pipeline, pipeline.stage(stage) if stage else pipeline.first_stage
+
+
 def effective_probability(rec: Record, config: Config) -> int | None:
     """A deal's own probability, else its stage's."""
     own = rec.data.get("probability")
     if isinstance(own, int) and not isinstance(own, bool):
         return own
-    stage = config.stage(str(rec.data.get("stage") or config.default_stage.name))
+    stage = deal_stage(rec, config)[1]
     return stage.probability if stage else None
 
 
@@ -516,9 +619,15 @@ def to_json(rec: Record, config: Config) -> dict[str, Any]:
             value = str(value)
         out[f.name] = value
     if rec.type.name == "deal":
+        pipeline, stage = deal_stage(rec, config)
+        out["pipeline"] = pipeline.name if pipeline else out["pipeline"]
+        out["stage"] = stage.name if stage and not out["stage"] else out["stage"]
         out["probability"] = effective_probability(rec, config)
         if out["value"] is not None and out["currency"] is None:
             out["currency"] = config.currency
+    for f in rec.type.fields:
+        if f.kind is Kind.HISTORY:
+            out[f.name] = out[f.name] if isinstance(out[f.name], list) else []
     for key, value in rec.data.items():
         if key not in out:
             out[key] = value

@@ -75,8 +75,8 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return _bool(stripped)
     if kind is Kind.CHOICE:
         return _choice(stripped, field.choices)
-    if kind is Kind.STAGE:
-        return _choice(stripped, config.stage_names)
+    if kind in (Kind.STAGE, Kind.PIPELINE):
+        return stripped  # checked against the deal's pipeline as a whole (records.plan)
     if kind is Kind.REF:
         return stripped  # resolved against the store by the caller
     raise ValidationError(f"cannot be set from text (kind {kind})")
@@ -180,6 +180,14 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
     kind = field.kind
     if kind is Kind.CUSTOM:
         return None if isinstance(value, dict) else "must be a mapping of custom fields"
+    if kind is Kind.HISTORY:
+        return _check_history(value)
+    if kind is Kind.LINKS:
+        if isinstance(value, dict) and all(
+            isinstance(v, str) and (k == "at" or ids.is_valid_id(v)) for k, v in value.items()
+        ):
+            return None
+        return "must map contact, company and deal to ids (kept by `crm lead convert`)"
     if kind is Kind.ADDRESS:
         return _check_address(value)
     if kind is Kind.BOOL:
@@ -210,10 +218,23 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return None
     if kind is Kind.REF:
         return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
-    if kind in (Kind.CHOICE, Kind.STAGE):  # in a file, exactly as declared
-        choices = field.choices if kind is Kind.CHOICE else config.stage_names
+    if kind is Kind.CHOICE:  # in a file, exactly as declared
+        choices = field.choices
         return None if value in choices else f"'{value}' is not one of: {', '.join(choices)}"
+    if kind in (Kind.STAGE, Kind.PIPELINE):
+        return None  # checked against the deal's pipeline (records.validate)
     return _attempt(lambda: _parse(field, value, config))
+
+
+def _check_history(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "must be a list of dated changes (kept by crm)"
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict) or not _is_timestamp(entry.get("at")):
+            return f"entry {i + 1} needs `at:` with an ISO 8601 timestamp"
+        if not isinstance(entry.get("stage", entry.get("status")), str):
+            return f"entry {i + 1} needs the stage or status it changed to"
+    return None
 
 
 def _attempt(parse: Any) -> str | None:

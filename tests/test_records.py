@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -354,6 +355,7 @@ def test_list_json_is_complete_and_stable(crm, pipeline):
         "id": "acme-shop",
         "type": "deal",
         "title": "Acme shop",
+        "pipeline": "sales",
         "company": "acme-corp",
         "contact": None,
         "value": "12000.00",
@@ -361,9 +363,11 @@ def test_list_json_is_complete_and_stable(crm, pipeline):
         "stage": "proposal",
         "probability": 50,
         "close_date": "2026-12-15",
+        "lost_reason": None,
         "tags": ["web"],
         "notes": None,
         "custom": {},
+        "history": [{"at": shop["created"], "stage": "proposal"}],
         "created": shop["created"],
         "updated": shop["updated"],
     }
@@ -783,15 +787,15 @@ def test_show_uses_custom_field_labels_and_currencies(crm, folder):
     config.write_text(
         config.read_text().replace(
             "  lead: {}",
-            "  lead:\n    budget: {type: money, currency: CHF}\n    linkedin: {type: url, label: LinkedIn}",
+            "  lead:\n    fee: {type: money, currency: CHF}\n    linkedin: {type: url, label: LinkedIn}",
         )
     )
     assert crm(
-        "lead", "add", "Lea", "--field", "budget=4000", "--field", "linkedin=linkedin.com/in/lea"
+        "lead", "add", "Lea", "--field", "fee=4000", "--field", "linkedin=linkedin.com/in/lea"
     ).ok
     text = crm("lead", "show", "lea", "-f", "table").stdout
-    assert "Budget    4000.00 CHF" in text
-    assert "LinkedIn  https://linkedin.com/in/lea" in text
+    assert re.search(r"\n  Fee +4000.00 CHF\n", text)
+    assert re.search(r"\n  LinkedIn +https://linkedin.com/in/lea\n", text)
 
 
 def test_edit_dry_run_shows_the_diff(crm, acme, tmp_path):

@@ -112,7 +112,7 @@ def add_record(
     if explicit_id is not None:
         check_id(rtype, explicit_id)
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        edits = plan(rtype, config, {}, assignments, [], resolver(ctx))
+        edits = plan(rtype, config, {}, assignments, [], resolver(ctx), tx.now)
         preview = apply({}, edits)
         _refuse_duplicate_emails(ctx, rtype, preview, None)
         body = new_record(rtype, config, edits, tx.now)
@@ -184,7 +184,7 @@ def _pairs(
     pairs: list[tuple[str, Any]] = [("id", obj["id"])]
     for f in rtype.fields:
         value = obj.get(f.name)
-        if f.name in (rtype.title, "notes") or f.kind is Kind.CUSTOM:
+        if f.name in (rtype.title, "notes") or f.kind in (Kind.CUSTOM, Kind.HISTORY):
             continue
         if f.kind is Kind.REF and isinstance(rel.get(f.name), Mapping):
             target = rel[f.name]
@@ -262,6 +262,9 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
             for key, rows in rel.items()
             if isinstance(rows, list)
         ]
+        if obj.get("history"):
+            rows = [_history_row(entry) for entry in obj["history"]]
+            sections.append(output.Section("History", ["at", "change"], rows))
         detail = output.Detail(
             heading=rec.title,
             pairs=_pairs(rtype, obj, rel, ctx.config),
@@ -298,7 +301,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
         parsed = [_stdin_notes(rtype, config, parse_assignment(a)) for a in assignments or ()]
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = find(ctx, rtype, ref)
-            edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx))
+            edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx), tx.now)
             _refuse_duplicate_emails(ctx, rtype, apply(rec.data, edits), rec.id)
             changed = tx.update(rec, edits)
         if dry_run:
@@ -382,6 +385,15 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
     app.command("set")(set_fields)
     app.command("rm")(remove)
     return app
+
+
+def _history_row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A history entry for people: `qualified → proposal`, with the lost reason if any."""
+    new = entry.get("stage", entry.get("status"))
+    change = f"{entry['from']} → {new}" if entry.get("from") else str(new)
+    if entry.get("reason"):
+        change += f" ({entry['reason']})"
+    return {"at": entry.get("at"), "change": change}
 
 
 def _section_columns(rtype: RecordType, plural: str) -> list[str]:

@@ -27,8 +27,13 @@ def add(
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 code. Default: crm.yaml's.")
     ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option("--pipeline", help="A pipeline from crm.yaml. Default: the first."),
+    ] = None,
     stage: Annotated[
-        str | None, typer.Option("--stage", help="A stage from crm.yaml. Default: the first.")
+        str | None,
+        typer.Option("--stage", help="A stage of the pipeline. Default: its first."),
     ] = None,
     probability: Annotated[
         str | None, typer.Option("--probability", help="0-100. Default: the stage's.")
@@ -50,11 +55,8 @@ def add(
       crm deal add "Logo refresh" --contact ada@acme.example --value 900 --close-date 2026-12-20
     """
     ctx = app_context()
-    config = ctx.config
     if contact and not company:
         company = find(ctx, CONTACT, contact).data.get("company") or None
-    if value and not currency:
-        currency = config.currency
     add_record(
         DEAL,
         {
@@ -63,7 +65,8 @@ def add(
             "contact": contact,
             "value": value,
             "currency": currency,
-            "stage": stage or config.default_stage.name,
+            "pipeline": pipeline,
+            "stage": stage,
             "probability": probability,
             "close_date": close_date,
             "tags": tag,

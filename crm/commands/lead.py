@@ -24,8 +24,21 @@ def add(
         typer.Option("--source", help="Where the lead came from (website, referral...)."),
     ] = None,
     status: Annotated[
-        str, typer.Option("--status", help=f"One of: {', '.join(LEAD_STATUSES)}.")
+        str, typer.Option("--status", help=f"One of: {', '.join(LEAD_STATUSES[:-1])}.")
     ] = "new",
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="BANT: their budget, e.g. 5000.")
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option("--authority", help="BANT: whether they decide (yes/no).")
+    ] = None,
+    need: Annotated[str | None, typer.Option("--need", help="BANT: what they need.")] = None,
+    timeline: Annotated[
+        str | None, typer.Option("--timeline", help="BANT: when (e.g. Q1 2027).")
+    ] = None,
+    last_contact: Annotated[
+        str | None, typer.Option("--last-contact", help="When you last spoke (YYYY-MM-DD).")
+    ] = None,
     tag: TagOpt = None,
     notes: NotesOpt = None,
     field: FieldOpt = None,
@@ -49,6 +62,11 @@ def add(
             "phones": phone,
             "source": source,
             "status": status,
+            "budget": budget,
+            "authority": authority,
+            "need": need,
+            "timeline": timeline,
+            "last_contact": last_contact,
             "tags": tag,
             "notes": notes,
         },

@@ -367,6 +367,12 @@ def _apply(doc: Any, edit: Edit, order: Sequence[str]) -> None:
         else:
             _apply(doc, edit.replace(op="set", value=list(edit.value)), order)
             return
+    elif edit.op == "push":
+        if isinstance(current, CommentedSeq):
+            current.append(to_node(edit.value))
+        else:
+            _apply(doc, edit.replace(op="set", value=[edit.value]), order)
+            return
     elif edit.op == "remove":
         if isinstance(current, CommentedSeq):
             for v in edit.value:
