@@ -217,6 +217,13 @@ def line_of(lines: Mapping[str, int], key: str) -> int | None:
     return None
 
 
+# Fields computed on the fly, never stored: a lead's score and band, a deal's weighted value
+# and the days since it entered its stage (crm.views). Filters and sorting know them too.
+DERIVED: dict[str, tuple[str, ...]] = {
+    "lead": ("score", "band"),
+    "deal": ("weighted", "days_in_stage"),
+}
+
 RECORD_TYPES: dict[str, RecordType] = {t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL)}
 
 

@@ -39,12 +39,20 @@ def normalize_currency(code: str) -> str:
     return upper
 
 
-@cache
+# ISO 4217 minor units where they are not 2 (list one, 2024). The standard rather than CLDR's
+# display precision, which differs for some (ISK, IRR): invoices follow ISO 4217.
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+
 def minor_units(currency: str) -> int:
     """Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD."""
-    from babel.numbers import get_currency_precision
-
-    return int(get_currency_precision(currency))
+    return _MINOR_UNITS.get(currency.upper(), 2)
 
 
 def to_money(amount: Decimal, currency: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from crm import dates
 from crm.config import Config
 from crm.errors import UsageError
-from crm.models import RecordType
+from crm.models import DERIVED, RecordType
 from crm.records import target
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -54,7 +54,7 @@ class _Token:
 
 def field_path(rtype: RecordType, config: Config, name: str) -> tuple[str, ...]:
     """Where a field a user names lives in a record's JSON: `email` -> (emails,)."""
-    if name in ("id", "type"):
+    if name in ("id", "type") or name in DERIVED.get(rtype.name, ()):
         return (name,)
     return target(rtype, config, name, reading=True).path
 

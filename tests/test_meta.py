@@ -58,7 +58,7 @@ def test_help_runs(crm, path, cmd):
 
 LAYERS = {
     "core": {"errors", "models", "ids", "money", "dates"},
-    "domain": {"query", "validate", "config", "records"},
+    "domain": {"query", "validate", "config", "records", "pipeline", "scoring", "views", "reports"},
     "presentation": {"output", "editor"},
     "entry": {"cli", "context", "__main__", "__init__"},
 }

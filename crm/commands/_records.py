@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crm import output
+from crm import dates, output
 from crm.commands._options import (
     CrmTyper,
     DryRunOpt,
@@ -41,6 +41,7 @@ from crm.records import (
     to_json,
     validate_one,
 )
+from crm.views import objects
 
 # -- finding records --------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
         predicate = parse_where(where, rtype, config) if where else None
         sort_field = (sort or rtype.title).lstrip("-")
         sort_path = field_path(rtype, config, sort_field)
-        objs = [to_json(r, config) for r in _scan(ctx, rtype)]
+        objs = objects(_scan(ctx, rtype), config, dates.now())
         for wanted in tag or ():
             objs = [o for o in objs if wanted.lower() in (t.lower() for t in o["tags"])]
         if predicate is not None:
@@ -255,7 +256,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
     ) -> None:
         ctx = app_context()
         rec = find(ctx, rtype, ref)
-        obj = to_json(rec, ctx.config)
+        obj = objects([rec], ctx.config, dates.now())[0]
         rel = related(ctx, rec)
         sections = [
             output.Section(key.capitalize(), _section_columns(rtype, key), rows)

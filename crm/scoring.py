@@ -1,0 +1,64 @@
+"""Lead scoring: rules from crm.yaml give points; bands name the result (hot, warm, cold)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crm.config import Config, Rule
+from crm.errors import UsageError
+from crm.models import LEAD, Issue
+from crm.query import Predicate, parse_where
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    points: int
+    band: str
+    hits: tuple[Rule, ...]  # the rules that gave points, in the order declared
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "score": self.points,
+            "band": self.band,
+            "rules": [{"label": r.label, "points": r.points, "when": r.when} for r in self.hits],
+        }
+
+
+class Scorer:
+    """The rules of a Config, parsed once, applied to leads' JSON objects."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._rules: list[tuple[Rule, Predicate]] = []
+        for rule in config.rules:
+            try:
+                self._rules.append((rule, parse_where(rule.when, LEAD, config)))
+            except UsageError:
+                continue  # reported by `problems`; a bad rule gives no points meanwhile
+
+    def score(self, lead: Mapping[str, Any]) -> Score:
+        hits = tuple(rule for rule, holds in self._rules if holds(lead))
+        points = sum(rule.points for rule in hits)
+        return Score(points, self.config.band(points), hits)
+
+
+def problems(config: Config) -> list[Issue]:
+    """Scoring rules whose `when` is not a valid filter (for `crm check`)."""
+    out = []
+    for i, rule in enumerate(config.rules):
+        try:
+            parse_where(rule.when, LEAD, config)
+        except UsageError as exc:
+            out.append(Issue("crm.yaml", None, f"scoring.rules.{i}.when: {exc.message}"))
+    return out
+
+
+def annotate(objs: Sequence[dict[str, Any]], config: Config) -> None:
+    """Add `score` and `band` to leads' JSON objects."""
+    scorer = Scorer(config)
+    for obj in objs:
+        result = scorer.score(obj)
+        obj["score"] = result.points
+        obj["band"] = result.band
