@@ -370,6 +370,8 @@ def test_list_json_is_complete_and_stable(crm, pipeline):
         "history": [{"at": shop["created"], "stage": "proposal"}],
         "created": shop["created"],
         "updated": shop["updated"],
+        "weighted": "6000.00",
+        "days_in_stage": 0,
     }
     assert deals[3]["probability"] == 60
 
