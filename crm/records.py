@@ -281,6 +281,11 @@ def _stage_edits(
         entry: dict[str, Any] = {"at": now, "stage": match}
         if current.get("stage"):
             entry["from"] = current["stage"]
+        closing = pipeline.stage(match)
+        if closing is not None and closing.status == "lost" and after.get("lost_reason"):
+            entry["reason"] = after["lost_reason"]
+        elif current.get("lost_reason") and not any(e.path == ("lost_reason",) for e in edits):
+            edits.append(Edit("unset", ("lost_reason",)))  # a revived deal is no longer lost
         edits.append(Edit("push", ("history",), entry))
 
 

@@ -82,6 +82,7 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+RefArg = Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")]
 FormatOpt = Annotated[
     Format | None,
     typer.Option(

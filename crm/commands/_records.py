@@ -202,7 +202,7 @@ def _pairs(
             value = f"{value} {spec.currency or config.currency}"
         pairs.append((spec.label if spec else name.replace("_", " "), value))
     known = {f.name for f in rtype.fields} | {"id", "type"}
-    pairs.extend((k, v) for k, v in obj.items() if k not in known)
+    pairs.extend((k.replace("_", " "), v) for k, v in obj.items() if k not in known)
     return pairs
 
 
@@ -308,9 +308,9 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
         if dry_run:
             output.emit_diff(tx.changes)
         elif not changed:
-            _done(f"{rec.path}: already so, nothing changed")
+            done(f"{rec.path}: already so, nothing changed")
         else:
-            _done(f"Updated {rec.path}")
+            done(f"Updated {rec.path}")
 
     set_fields.__doc__ = f"""Change fields of a {name}, keeping the rest of its file as written.
 
@@ -370,7 +370,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
             output.emit_diff(tx.changes)
         else:
             cleared = f"; cleared the reference in {len(users)} record(s)" if users else ""
-            _done(f"Removed {rec.path}{cleared}")
+            done(f"Removed {rec.path}{cleared}")
 
     remove.__doc__ = f"""Remove a {name}. Refuses while other records refer to it, unless --force.
 
@@ -423,7 +423,7 @@ def _example_set(rtype: RecordType) -> str:
     }.get(rtype.name, "notes=...")
 
 
-def _done(message: str) -> None:
+def done(message: str) -> None:
     """A confirmation for a person at a terminal; scripts get silence."""
     if sys.stderr.isatty():
         output.info(message)
@@ -457,7 +457,7 @@ def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> No
         text = scratch.read_text(encoding="utf-8")
         if text == original:
             scratch.unlink()
-            _done("No changes.")
+            done("No changes.")
             return
         problems = _edited_problems(ctx, rec, text)
         if not problems:
@@ -486,7 +486,7 @@ def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> No
     if dry_run:
         output.emit_diff(tx.changes)
     else:
-        _done(f"Saved {rec.path}")
+        done(f"Saved {rec.path}")
 
 
 def _edited_problems(ctx: AppContext, rec: Record, text: str) -> list[Issue | str]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from crm.commands._options import DryRunOpt, FieldOpt, IdOpt, NotesOpt, TagOpt
-from crm.commands._records import add_record, find, record_app
+from crm import output
+from crm.commands._options import DryRunOpt, FieldOpt, IdOpt, NotesOpt, RefArg, TagOpt
+from crm.commands._records import add_record, done, find, record_app, resolver
 from crm.context import app_context
+from crm.errors import ValidationError
 from crm.models import CONTACT, DEAL
+from crm.records import deal_stage, plan
 
 
 def add(
@@ -79,3 +82,76 @@ def add(
 
 
 app = record_app(DEAL, "stage=proposal and value>=1000", add)
+
+
+def _change_stage(
+    ref: str, stage: str | None, status: str | None, reason: str | None, dry_run: bool
+) -> None:
+    """Move a deal to `stage`, or to its pipeline's first stage with `status` (won, lost)."""
+    ctx = app_context()
+    config = ctx.config
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = find(ctx, DEAL, ref)
+        if status is not None:
+            pipeline = deal_stage(rec, config)[0]
+            closing = pipeline.closing_stage(status) if pipeline else None
+            if closing is None:
+                name = pipeline.name if pipeline else rec.data.get("pipeline")
+                raise ValidationError(f"pipeline {name} has no stage with status {status}")
+            stage = closing.name
+        assignments: list[tuple[str, str, Any]] = [("stage", "=", stage)]
+        if reason is not None:
+            assignments.append(("lost_reason", "=", reason))
+        edits = plan(DEAL, config, rec.data, assignments, (), resolver(ctx), tx.now)
+        changed = tx.update(rec, edits)
+    if dry_run:
+        output.emit_diff(tx.changes)
+    elif changed:
+        done(f"Moved {rec.id} to {stage}")
+    else:
+        done(f"{rec.id} is already in {stage}")
+
+
+@app.command("move")
+def move(
+    ref: RefArg,
+    stage: Annotated[str, typer.Argument(help="The stage to move to.")],
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Move a deal to another stage of its pipeline; the change is dated in its history.
+
+    The deal's probability follows the stage unless the deal has its own.
+
+    \b
+    Example:
+      crm deal move acme-website-redesign negotiation
+    """
+    _change_stage(ref, stage, None, None, dry_run)
+
+
+@app.command("won")
+def won(ref: RefArg, dry_run: DryRunOpt = False) -> None:
+    """Mark a deal won: move it to its pipeline's won stage.
+
+    \b
+    Example:
+      crm deal won acme-website-redesign
+    """
+    _change_stage(ref, None, "won", None, dry_run)
+
+
+@app.command("lost")
+def lost(
+    ref: RefArg,
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="Why it was lost (reported by `report winloss`).")
+    ],
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Mark a deal lost, with the reason: move it to its pipeline's lost stage.
+
+    \b
+    Example:
+      crm deal lost globex-intranet --reason "went with an agency"
+    """
+    _change_stage(ref, None, "lost", reason, dry_run)
