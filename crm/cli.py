@@ -16,6 +16,12 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "company": ("crm.commands.company", "Companies (accounts): who you sell to.", True),
     "lead": ("crm.commands.lead", "Leads: people who may become customers.", True),
     "deal": ("crm.commands.deal", "Deals (opportunities): what you hope to sell.", True),
+    "pipeline": (
+        "crm.commands.pipeline",
+        "The pipeline board: deals by stage, with totals.",
+        False,
+    ),
+    "forecast": ("crm.commands.forecast", "Weighted revenue ahead, by month or quarter.", False),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)

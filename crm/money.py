@@ -90,3 +90,16 @@ def to_money(amount: Decimal, currency: str) -> str:
             f"{amount} has more decimals than {currency} allows ({minor_units(currency)})"
         )
     return str(quantized)
+
+
+def display(amount: Decimal | str, currency: str) -> str:
+    """An amount for people: `12,000.00 EUR` (grouped, the currency's minor units)."""
+    value = Decimal(amount) if isinstance(amount, str) else amount
+    return f"{value:,.{minor_units(currency)}f} {currency}"
+
+
+def display_totals(totals: dict[str, str] | dict[str, Decimal]) -> str:
+    """Per-currency totals joined: `12,000.00 EUR + 900.00 CHF`; `0` when there are none."""
+    if not totals:
+        return "0"
+    return " + ".join(display(Decimal(str(v)), c) for c, v in sorted(totals.items()))

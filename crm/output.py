@@ -350,3 +350,166 @@ def emit_diff(changes: Iterable[Any]) -> None:
         new = f"b/{change.path}" if change.after is not None else "/dev/null"
         for line in difflib.unified_diff(before, after, old, new):
             out.write(line if line.endswith("\n") else line + "\n")
+
+
+# -- selling: the board, the forecast, reports --------------------------------------------------
+
+DEAL_ROW = (
+    "id",
+    "title",
+    "company",
+    "stage",
+    "value",
+    "currency",
+    "probability",
+    "weighted",
+    "close_date",
+    "days_in_stage",
+)
+
+
+def _rich_console() -> Any:
+    from rich.console import Console
+
+    # markup and emoji off: a company called "[bold]" or ":smile:" must print as written
+    return Console(markup=False, emoji=False, highlight=False, no_color="NO_COLOR" in os.environ)
+
+
+def _deal_table(deals: Sequence[Mapping[str, Any]], *, show_stage: bool = False) -> Any:
+    from rich.table import Table
+
+    from crm.money import display
+
+    table = Table(box=None, expand=True, show_header=False, pad_edge=False, padding=(0, 1))
+    table.add_column("title", ratio=3, no_wrap=True, overflow="ellipsis")
+    table.add_column("company", ratio=2, no_wrap=True, overflow="ellipsis", style="dim")
+    if show_stage:
+        table.add_column("stage", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("close", no_wrap=True)
+    table.add_column("days", justify="right", no_wrap=True, style="dim")
+    for deal in deals:
+        value = display(deal["value"], deal["currency"]) if deal.get("value") else ""
+        days = deal.get("days_in_stage")
+        row = [_clean(str(deal["title"])), _clean(str(deal.get("company") or ""))]
+        if show_stage:
+            row.append(str(deal.get("stage") or ""))
+        row += [value, deal.get("close_date") or "", f"{days}d" if days is not None else ""]
+        table.add_row(*row)
+    return table
+
+
+def emit_board(board: Mapping[str, Any], fmt: Format, *, show_closed: bool) -> None:
+    """The pipeline board: a section per stage with its deals and totals, then grand totals."""
+    if fmt is not Format.TABLE:
+        rows = [
+            {"pipeline": board["pipeline"], **{k: d.get(k) for k in DEAL_ROW}}
+            for stage in board["stages"]
+            for d in stage["deals"]
+        ]
+        if fmt in (Format.JSON, Format.YAML):
+            (_json if fmt is Format.JSON else _yaml)(dict(board), sys.stdout)
+        else:
+            emit_rows(rows, ["pipeline", *DEAL_ROW], fmt)
+        return
+    from rich.padding import Padding
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from crm.money import display_totals
+
+    console = _rich_console()
+    console.print(Text(f"Pipeline: {board['pipeline']}", style="bold"))
+    for stage in board["stages"]:
+        count = stage["count"]
+        title = f"{stage['label']} · {stage['probability']}% · {count} deal{'s' * (count != 1)}"
+        summary = display_totals(stage["totals"])
+        if stage["status"] == "open":
+            summary += f"   weighted {display_totals(stage['weighted'])}"
+        if stage["status"] != "open" and not show_closed:
+            console.print(Text(f"{title}: {summary}", style="dim"))
+            continue
+        console.print(Rule(Text(title, style="bold"), align="left"))
+        console.print(Padding(Text(summary, style="dim", overflow="fold"), (0, 0, 0, 2)))
+        if stage["deals"]:
+            console.print(Padding(_deal_table(stage["deals"]), (0, 0, 0, 2)))
+    opened = board["open"]
+    console.print(Rule(style="dim"))
+    console.print(Text(f"Open: {display_totals(opened['totals'])}", style="bold"))
+    console.print(Text(f"Weighted: {display_totals(opened['weighted'])}", style="bold"))
+
+
+def bar(value: float, largest: float, width: int) -> str:
+    """A horizontal bar of eighths-of-a-cell blocks, `width` cells for `largest`."""
+    if largest <= 0 or value <= 0:
+        return ""
+    eighths = round(value / largest * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[part]
+
+
+def emit_forecast(data: Mapping[str, Any], fmt: Format) -> None:
+    """Weighted revenue per period and currency, with a bar each; overdue and undated after."""
+    buckets = [*data["periods"], data["later"], data["overdue"], data["undated"]]
+    if fmt is not Format.TABLE:
+        if fmt in (Format.JSON, Format.YAML):
+            (_json if fmt is Format.JSON else _yaml)(dict(data), sys.stdout)
+            return
+        rows = [
+            {
+                "period": b["period"],
+                "currency": c,
+                "count": b["count"],
+                "weighted": w,
+                "total": b["totals"].get(c),
+            }
+            for b in buckets
+            for c, w in sorted(b["weighted"].items())
+        ]
+        emit_rows(rows, ["period", "currency", "count", "weighted", "total"], fmt)
+        return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from crm.money import display
+
+    console = _rich_console()
+    largest: dict[str, float] = {}
+    for b in data["periods"]:
+        for currency, amount in b["weighted"].items():
+            largest[currency] = max(largest.get(currency, 0.0), float(amount))
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, header_style="bold")
+    table.add_column("period", no_wrap=True)
+    table.add_column("deals", justify="right", no_wrap=True)
+    table.add_column("weighted", justify="right", no_wrap=True)
+    table.add_column("", ratio=1, no_wrap=True, style="cyan")
+    table.add_column("total", justify="right", no_wrap=True, style="dim")
+    bar_width = max(10, console.width - 60)
+    for b in data["periods"]:
+        currencies = sorted(b["weighted"]) or [""]
+        for i, currency in enumerate(currencies):
+            weighted = b["weighted"].get(currency)
+            table.add_row(
+                b["period"] if i == 0 else "",
+                str(b["count"]) if i == 0 else "",
+                display(weighted, currency) if weighted else "",
+                bar(float(weighted), largest[currency], bar_width) if weighted else "",
+                display(b["totals"][currency], currency) if weighted else "",
+            )
+    console.print(Text("Forecast: weighted by probability, by expected close date", style="bold"))
+    console.print(table)
+    from crm.money import display_totals
+
+    for b, label in ((data["later"], "Later"), (data["undated"], "No close date")):
+        if b["count"]:
+            console.print(
+                f"{label}: {b['count']} deal(s), weighted {display_totals(b['weighted'])}"
+            )
+    overdue = data["overdue"]
+    if overdue["count"]:
+        console.print()
+        total = display_totals(overdue["totals"])
+        message = f"Overdue to close: {overdue['count']} deal(s), {total}"
+        console.print(Text(message, style="bold red"))
+        console.print(_deal_table(overdue["deals"], show_stage=True))

@@ -120,6 +120,10 @@ TagFilterOpt = Annotated[
     list[str] | None,
     typer.Option("--tag", "-t", help="Only records with this tag (repeatable: all must match)."),
 ]
+SegmentOpt = Annotated[
+    str | None,
+    typer.Option("--segment", help="Only records in this segment (crm.yaml `segments:`)."),
+]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")]
 FieldOpt = Annotated[
     list[str] | None,

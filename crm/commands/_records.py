@@ -15,6 +15,7 @@ from crm.commands._options import (
     DryRunOpt,
     FormatOpt,
     LimitOpt,
+    SegmentOpt,
     SortOpt,
     TagFilterOpt,
     WhereOpt,
@@ -83,6 +84,40 @@ def _read_stdin_if_dash(value: str | None) -> str | None:
     if value == "-":
         return sys.stdin.read()
     return value
+
+
+def select(
+    ctx: AppContext,
+    rtype: RecordType,
+    where: str | None,
+    tags: Sequence[str] | None,
+    segment: str | None,
+) -> list[tuple[Record, dict[str, Any]]]:
+    """The records of a type that pass --where, every --tag and --segment, with their JSON."""
+    from crm.query import parse_where
+
+    config = ctx.config
+    predicates = [parse_where(where, rtype, config)] if where else []
+    if segment:
+        if segment not in config.segments:
+            known = ", ".join(config.segments) or "none declared in crm.yaml"
+            raise UsageError(f"no segment '{segment}'", hint=f"segments: {known}")
+        expression = config.segment(segment, rtype.name)
+        if expression is None:
+            raise UsageError(f"segment '{segment}' has no filter for {rtype.plural}")
+        try:
+            predicates.append(parse_where(expression, rtype, config))
+        except UsageError as exc:
+            raise UsageError(f"segment '{segment}': {exc.message}", hint=exc.hint) from exc
+    records = _scan(ctx, rtype)
+    pairs = list(zip(records, objects(records, config, dates.now()), strict=True))
+    wanted = [t.lower() for t in tags or ()]
+    return [
+        (rec, obj)
+        for rec, obj in pairs
+        if all(t in (x.lower() for x in obj["tags"]) for t in wanted)
+        and all(p(obj) for p in predicates)
+    ]
 
 
 # -- add --------------------------------------------------------------------------------------
@@ -222,20 +257,15 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
         sort: SortOpt = None,
         limit: LimitOpt = None,
         tag: TagFilterOpt = None,
+        segment: SegmentOpt = None,
         fmt: FormatOpt = None,
     ) -> None:
-        from crm.query import field_path, parse_where, sort_objects
+        from crm.query import field_path, sort_objects
 
         ctx = app_context()
-        config = ctx.config
-        predicate = parse_where(where, rtype, config) if where else None
         sort_field = (sort or rtype.title).lstrip("-")
-        sort_path = field_path(rtype, config, sort_field)
-        objs = objects(_scan(ctx, rtype), config, dates.now())
-        for wanted in tag or ():
-            objs = [o for o in objs if wanted.lower() in (t.lower() for t in o["tags"])]
-        if predicate is not None:
-            objs = [o for o in objs if predicate(o)]
+        sort_path = field_path(rtype, ctx.config, sort_field)
+        objs = [obj for _, obj in select(ctx, rtype, where, tag, segment)]
         objs = sort_objects(objs, sort_path, descending=bool(sort and sort.startswith("-")))
         if limit:
             objs = objs[:limit]

@@ -1,0 +1,50 @@
+"""crm pipeline: the board."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crm import dates, output
+from crm.commands._options import FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
+from crm.commands._records import select
+from crm.context import app_context
+from crm.errors import UsageError
+from crm.models import DEAL
+from crm.pipeline import board, deal_line
+
+
+def pipeline(
+    name: Annotated[
+        str | None,
+        typer.Option("--pipeline", "-p", help="Which pipeline (default: the first in crm.yaml)."),
+    ] = None,
+    where: WhereOpt = None,
+    tag: TagFilterOpt = None,
+    segment: SegmentOpt = None,
+    closed: Annotated[
+        bool, typer.Option("--all", "-a", help="List the won and lost deals too, not just counts.")
+    ] = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """The pipeline board: each stage in order with its deals, totals and weighted totals.
+
+    Money is totalled per currency, never summed across currencies. Weighted = value ×
+    probability (the deal's own, else its stage's). Days = days in the current stage.
+
+    \b
+    Examples:
+      crm pipeline
+      crm pipeline --pipeline hosting --where "value>=1000" --all
+      crm pipeline --format json | jq '.open.weighted'
+    """
+    ctx = app_context()
+    config = ctx.config
+    chosen = config.pipeline(name)
+    if chosen is None:
+        known = ", ".join(p.name for p in config.pipelines)
+        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
+    now = dates.now()
+    lines = [deal_line(rec, config, now) for rec, _ in select(ctx, DEAL, where, tag, segment)]
+    output.emit_board(board(lines, chosen).json(), output.resolve_format(fmt), show_closed=closed)
