@@ -188,6 +188,7 @@ def plan(
     unsets: Sequence[str],
     resolve_ref: RefResolver,
     now: dt.datetime,
+    extra: Sequence[Edit] = (),
 ) -> list[Edit]:
     """The edits that carry out `assignments` (key, operator, text or list of texts) and `unsets`.
 
@@ -225,6 +226,7 @@ def plan(
             edits.append(Edit("append" if operator == "+=" else "remove", tgt.path, values))
     for key in unsets:
         edits.append(Edit("unset", target(rtype, config, key).path))
+    edits.extend(extra)  # fields crm keeps itself (a lead's `converted` links)
     for edit in edits:
         head = rtype.field(edit.path[0])
         if head is not None and head.required and edit.op in ("unset", "remove"):
@@ -338,12 +340,12 @@ def _money_edits(
     for i, edit in enumerate(edits):
         if edit.op != "set" or not isinstance(edit.value, Decimal):
             continue
-        if edit.path == ("value",):
-            edits[i] = edit.replace(value=_money(edit.path, edit.value, currency))
-        elif edit.path[0] == "custom":
+        if edit.path[0] == "custom":
             declared = config.custom_fields(rtype.name).get(edit.path[-1])
             field_currency = (declared.currency if declared else None) or config.currency
-            edits[i] = edit.replace(value=_money(edit.path, edit.value, field_currency))
+        else:  # a deal's value is in the deal's currency; other amounts in the folder's
+            field_currency = currency if edit.path == ("value",) else config.currency
+        edits[i] = edit.replace(value=_money(edit.path, edit.value, field_currency))
     # A new currency rewrites the kept value in its minor units; 12.50 cannot become JPY.
     value = after.get("value")
     changes_currency = any(e.path == ("currency",) for e in edits)
@@ -435,7 +437,11 @@ def new_record(
         body["custom"] = dict(sorted(body["custom"].items(), key=lambda kv: declared.index(kv[0])))
     body["created"] = now
     body["updated"] = now
-    return {k: body[k] for k in rtype.key_order if k in body}
+    ordered = {k: body[k] for k in rtype.key_order if k in body}
+    # Keys crm has no field for (a web form's `form:`) go before the timestamps.
+    extra = {k: v for k, v in body.items() if k not in ordered}
+    stamps = {k: ordered.pop(k) for k in ("created", "updated")}
+    return {**ordered, **extra, **stamps}
 
 
 # ---------------------------------------------------------------------------------------------

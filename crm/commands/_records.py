@@ -52,10 +52,10 @@ def find(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
     wanted = ref.strip().lower()
     if ctx.store.exists(rtype, wanted):
         return ctx.store.read(rtype, wanted)
-    return resolve(rtype, _scan(ctx, rtype), ref)
+    return resolve(rtype, scan(ctx, rtype), ref)
 
 
-def _scan(ctx: AppContext, rtype: RecordType, *, quiet: bool = False) -> list[Record]:
+def scan(ctx: AppContext, rtype: RecordType, *, quiet: bool = False) -> list[Record]:
     scan = ctx.store.scan(rtype)
     if not quiet:
         for problem in scan.problems:
@@ -109,7 +109,7 @@ def select(
             predicates.append(parse_where(expression, rtype, config))
         except UsageError as exc:
             raise UsageError(f"segment '{segment}': {exc.message}", hint=exc.hint) from exc
-    records = _scan(ctx, rtype)
+    records = scan(ctx, rtype)
     pairs = list(zip(records, objects(records, config, dates.now()), strict=True))
     wanted = [t.lower() for t in tags or ()]
     return [
@@ -165,7 +165,7 @@ def _refuse_duplicate_emails(
 ) -> None:
     if not data.get("emails"):
         return
-    clash = email_clash(data, _scan(ctx, rtype, quiet=True), self_id)
+    clash = email_clash(data, scan(ctx, rtype, quiet=True), self_id)
     if clash is not None:
         email, rec = clash
         raise ConflictError(
@@ -207,7 +207,7 @@ def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
             out[f.name] = {"id": other.id, target.title: other.title}
     for other_type in RECORD_TYPES.values():
         if any(f.target == rec.type.name for f in other_type.refs()):
-            everything = {other_type.name: _scan(ctx, other_type, quiet=True)}
+            everything = {other_type.name: scan(ctx, other_type, quiet=True)}
             rows = [_summary(r, config) for r in referrers(rec, everything)]
             out[other_type.plural] = sorted(rows, key=lambda r: str(r.get("id")))
     return out
@@ -383,7 +383,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
             typer.confirm(f"Remove {name} {rec.id} ({rec.title})?", abort=True)
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = ctx.store.read(rtype, rec.id)
-            everything = {t: _scan(ctx, RECORD_TYPES[t], quiet=True) for t in _referring(rtype)}
+            everything = {t: scan(ctx, RECORD_TYPES[t], quiet=True) for t in _referring(rtype)}
             users = referrers(rec, everything)
             if users and not force:
                 shown = ", ".join(f"{u.type.name} {u.id}" for u in users[:5])
@@ -536,5 +536,5 @@ def _edited_problems(ctx: AppContext, rec: Record, text: str) -> list[Issue | st
         lines=loaded.lines,
         raw=loaded.raw,
     )
-    peers = _scan(ctx, rec.type, quiet=True) if edited.data.get("emails") else []
+    peers = scan(ctx, rec.type, quiet=True) if edited.data.get("emails") else []
     return list(validate_one(edited, ctx.config, _exists(ctx), peers))
