@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         False,
     ),
     "forecast": ("crm.commands.forecast", "Weighted revenue ahead, by month or quarter.", False),
+    "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)

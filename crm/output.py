@@ -281,6 +281,7 @@ def _table_lines(
     keys: Sequence[str],
     style: _Style,
     indent: int = 0,
+    right: frozenset[str] = _RIGHT,
 ) -> list[str]:
     rows = [[_clean(c) for c in row] for row in rows]
     widths = [max([_width(h), *(_width(r[i]) for r in rows)]) for i, h in enumerate(headers)]
@@ -291,10 +292,12 @@ def _table_lines(
         rows = [[row[i] for i in keep] for row in rows]
         keys = [keys[i] for i in keep]
         widths = [widths[i] for i in keep]
-    right = [k in _RIGHT for k in keys]
+    aligned = [k in right for k in keys]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [_pad(_truncate(c, w), w, r) for c, w, r in zip(cells, widths, right, strict=True)]
+        parts = [
+            _pad(_truncate(c, w), w, r) for c, w, r in zip(cells, widths, aligned, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     out = [style.bold(line(headers)), style.dim("─" * (sum(widths) + 2 * (len(widths) - 1)))]
@@ -513,3 +516,59 @@ def emit_forecast(data: Mapping[str, Any], fmt: Format) -> None:
         message = f"Overdue to close: {overdue['count']} deal(s), {total}"
         console.print(Text(message, style="bold red"))
         console.print(_deal_table(overdue["deals"], show_stage=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTable:
+    """A table of a report for people. `bar` names a column drawn as a bar from `bar_values`."""
+
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Mapping[str, Any]]
+    right: frozenset[str] = frozenset()
+    bar_values: Sequence[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    title: str
+    tables: Sequence[ReportTable]
+    summary: Sequence[tuple[str, str]] = ()
+
+
+def emit_report(
+    report: Report,
+    data: Any,
+    fmt: Format,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+) -> None:
+    """A report: Rich tables for people; `data` as JSON/YAML; `rows` as CSV/TSV/JSONL."""
+    if fmt is Format.JSON:
+        _json(data, sys.stdout)
+        return
+    if fmt is Format.YAML:
+        _yaml(data, sys.stdout)
+        return
+    if fmt is not Format.TABLE:
+        emit_rows(rows, columns, fmt)
+        return
+    style = _Style()
+    lines = [style.bold(_clean(report.title))]
+    lines += [f"  {style.dim(label + ':')} {_clean(value)}" for label, value in report.summary]
+    for section in report.tables:
+        lines += ["", style.bold(_clean(section.title))]
+        if not section.rows:
+            lines.append(style.dim("  (none)"))
+            continue
+        keys = list(section.columns)
+        cells = [[cell(row.get(c)) for c in keys] for row in section.rows]
+        if section.bar_values is not None:
+            largest = max(section.bar_values, default=0.0)
+            keys.append("bar")
+            for line, value in zip(cells, section.bar_values, strict=True):
+                line.append(bar(value, largest, 24))
+        headers = [k if k != "bar" else "" for k in keys]
+        table = _table_lines(headers, cells, keys, style, 2, section.right)
+        lines += [f"  {line}" for line in table]
+    sys.stdout.write("\n".join(lines) + "\n")

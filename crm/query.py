@@ -173,7 +173,7 @@ class _Parser:
             return lambda obj: wanted in (str(t).lower() for t in obj.get("tags") or [])
         if tok.kind == "cmp":
             path = self._path(tok)
-            return _comparison(path, tok.op, _relative_date(tok.value))
+            return _comparison(path, tok.op, relative_date(tok.value))
         if tok.kind == "word" and tok.text.lower() not in ("and", "or"):
             path = self._path(tok, tok.text)
             return lambda obj: _present(lookup(obj, path))
@@ -189,7 +189,7 @@ class _Parser:
 _RELATIVE_RE = re.compile(r"today(?:([+-])([0-9]{1,5}))?", re.IGNORECASE)
 
 
-def _relative_date(value: str) -> str:
+def relative_date(value: str) -> str:
     """`today`, `today-30`, `today+7` as ISO dates; anything else unchanged."""
     match = _RELATIVE_RE.fullmatch(value)
     if not match:

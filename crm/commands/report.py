@@ -1,0 +1,295 @@
+"""crm report: funnel, win/loss, velocity and stalled deals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+
+from crm import dates, output, reports
+from crm.commands._options import CrmTyper, FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
+from crm.commands._records import scan, select
+from crm.config import Config, Pipeline
+from crm.context import AppContext, app_context
+from crm.errors import UsageError
+from crm.models import DEAL, LEAD
+from crm.money import display_totals
+from crm.pipeline import DealLine, deal_line
+
+app = CrmTyper()
+
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="From this date (YYYY-MM-DD, or today-90).", show_default=False),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", help="Up to this date, inclusive.", show_default=False),
+]
+PipelineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline", "-p", help="Which pipeline (default: the first).", show_default=False
+    ),
+]
+StalledOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--days",
+        "-d",
+        min=1,
+        help="Days without a stage change (default: crm.yaml's stalled_days, 30).",
+        show_default=False,
+    ),
+]
+
+
+def _date(text: str | None, option: str) -> dt.date | None:
+    from crm.query import relative_date
+
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(relative_date(text.strip()))
+    except ValueError as exc:
+        raise UsageError(f"{option}: '{text}' is not a date (YYYY-MM-DD or today-N)") from exc
+
+
+def _pipeline(config: Config, name: str | None) -> Pipeline:
+    chosen = config.pipeline(name)
+    if chosen is None:
+        known = ", ".join(p.name for p in config.pipelines)
+        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
+    return chosen
+
+
+def _lines(
+    ctx: AppContext, where: str | None, tag: list[str] | None, segment: str | None
+) -> list[DealLine]:
+    now = dates.now()
+    return [deal_line(rec, ctx.config, now) for rec, _ in select(ctx, DEAL, where, tag, segment)]
+
+
+def _percent(rate: float | None) -> str:
+    return "" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _period(data: dict[str, Any]) -> str:
+    if data.get("since") or data.get("until"):
+        return f" ({data.get('since') or '…'} to {data.get('until') or '…'})"
+    return ""
+
+
+def _emit(
+    report: output.Report,
+    data: Any,
+    fmt: output.Format | None,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+) -> None:
+    output.emit_report(report, data, output.resolve_format(fmt), rows, columns)
+
+
+@app.command("funnel")
+def funnel(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    name: PipelineOpt = None,
+    where: WhereOpt = None,
+    tag: TagFilterOpt = None,
+    segment: SegmentOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """How far deals got: per stage, how many reached it and how many went on to the next.
+
+    Counts the deals created in the period; a deal reached a stage if it was ever in it or
+    further along. Also: leads → qualified → deal, and deals → won.
+
+    \b
+    Examples:
+      crm report funnel
+      crm report funnel --since 2026-01-01 --until 2026-06-30 --format json
+    """
+    ctx = app_context()
+    pipeline = _pipeline(ctx.config, name)
+    start, end = _date(since, "--since"), _date(until, "--until")
+    lines = _lines(ctx, where, tag, segment)
+    data = reports.funnel(lines, scan(ctx, LEAD), pipeline, start, end)
+    stages = data["stages"]
+    rows = [
+        {"stage": s["label"], "reached": s["reached"], "to next": _percent(s["to_next"])}
+        for s in stages
+    ]
+    leads = data["leads"]
+    won = f"{data['won']} ({_percent(data['deal_to_won'])})" if data["deals"] else "0"
+    summary = [
+        ("Deals created", str(data["deals"])),
+        ("Won", won),
+        ("Leads", str(leads["count"])),
+        ("Leads qualified", f"{leads['qualified']} ({_percent(leads['to_qualified'])})"),
+        ("Leads converted to a deal", f"{leads['with_deal']} ({_percent(leads['to_deal'])})"),
+    ]
+    table = output.ReportTable(
+        "Stages",
+        ["stage", "reached", "to next"],
+        rows,
+        frozenset({"reached", "to next"}),
+        [float(s["reached"]) for s in stages],
+    )
+    report = output.Report(f"Funnel: {pipeline.label}{_period(data)}", [table], summary)
+    csv_rows = [
+        {"stage": s["stage"], "reached": s["reached"], "to_next": s["to_next"]} for s in stages
+    ]
+    _emit(report, data, fmt, csv_rows, ["stage", "reached", "to_next"])
+
+
+@app.command("winloss")
+def winloss(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    where: WhereOpt = None,
+    tag: TagFilterOpt = None,
+    segment: SegmentOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Deals won and lost (closed in the period): counts, values, win rate, lost reasons ranked.
+
+    \b
+    Examples:
+      crm report winloss
+      crm report winloss --since today-365 --format csv
+    """
+    ctx = app_context()
+    start, end = _date(since, "--since"), _date(until, "--until")
+    data = reports.winloss(_lines(ctx, where, tag, segment), start, end)
+    won, lost = data["won"], data["lost"]
+    summary = [
+        ("Won", f"{won['count']} deals, {display_totals(won['totals'])}"),
+        ("Lost", f"{lost['count']} deals, {display_totals(lost['totals'])}"),
+        ("Win rate", _percent(data["win_rate"]) or "n/a"),
+    ]
+    reasons = data["reasons"]
+    rows = [
+        {"reason": r["reason"], "deals": r["count"], "value": display_totals(r["totals"])}
+        for r in reasons
+    ]
+    table = output.ReportTable(
+        "Lost reasons",
+        ["reason", "deals", "value"],
+        rows,
+        frozenset({"deals", "value"}),
+        [float(r["count"]) for r in reasons],
+    )
+    report = output.Report(f"Win/loss{_period(data)}", [table], summary)
+    csv_rows = [
+        {"reason": r["reason"], "count": r["count"], "currency": currency, "value": value}
+        for r in reasons
+        for currency, value in (r["totals"].items() or [("", "")])
+    ]
+    _emit(report, data, fmt, csv_rows, ["reason", "count", "currency", "value"])
+
+
+@app.command("velocity")
+def velocity(
+    name: PipelineOpt = None,
+    where: WhereOpt = None,
+    tag: TagFilterOpt = None,
+    segment: SegmentOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """How fast deals move: average days per stage, the sales cycle, and sales velocity.
+
+    Sales velocity = open deals × win rate × average won value ÷ average cycle (days): the
+    revenue the pipeline brings in per day, per currency.
+
+    \b
+    Examples:
+      crm report velocity
+      crm report velocity --pipeline hosting --format json
+    """
+    ctx = app_context()
+    pipelines = [_pipeline(ctx.config, name)] if name else list(ctx.config.pipelines)
+    lines = _lines(ctx, where, tag, segment)
+    results = [reports.velocity(lines, p, dates.now()) for p in pipelines]
+    tables = []
+    summary: list[tuple[str, str]] = []
+    for pipeline, data in zip(pipelines, results, strict=True):
+        prefix = f"{pipeline.label}: " if len(pipelines) > 1 else ""
+        stages = data["stages"]
+        rows = [
+            {
+                "stage": s["label"],
+                "average days": "" if s["average_days"] is None else f"{s['average_days']:.1f}",
+                "stays": s["stays"],
+            }
+            for s in stages
+        ]
+        tables.append(
+            output.ReportTable(
+                f"{prefix}Days in each stage",
+                ["stage", "average days", "stays"],
+                rows,
+                frozenset({"average days", "stays"}),
+                [s["average_days"] or 0.0 for s in stages],
+            )
+        )
+        cycle = data["average_cycle_days"]
+        per_day = data["velocity_per_day"]
+        rate = f"{_percent(data['win_rate']) or 'n/a'} ({data['won']} won, {data['lost']} lost)"
+        summary += [
+            (f"{prefix}Win rate", rate),
+            (f"{prefix}Average sales cycle", f"{cycle:.1f} days" if cycle is not None else "n/a"),
+            (f"{prefix}Average won deal", display_totals(data["average_won_value"])),
+            (f"{prefix}Sales velocity", f"{display_totals(per_day)} per day" if per_day else "n/a"),
+        ]
+    csv_rows = [
+        {
+            "pipeline": r["pipeline"],
+            "stage": s["stage"],
+            "average_days": s["average_days"],
+            "stays": s["stays"],
+        }
+        for r in results
+        for s in r["stages"]
+    ]
+    data_out: Any = results[0] if len(results) == 1 else results
+    report = output.Report("Velocity", tables, summary)
+    _emit(report, data_out, fmt, csv_rows, ["pipeline", "stage", "average_days", "stays"])
+
+
+@app.command("stalled")
+def stalled(
+    days: StalledOpt = None,
+    where: WhereOpt = None,
+    tag: TagFilterOpt = None,
+    segment: SegmentOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Open deals that have not changed stage for N days, longest first.
+
+    \b
+    Examples:
+      crm report stalled
+      crm report stalled --days 14 --format ids
+    """
+    ctx = app_context()
+    limit = reports.stalled_days(ctx.config, days)
+    deals = reports.stalled(_lines(ctx, where, tag, segment), limit)
+    rows = [
+        {
+            **d,
+            "value": f"{d['value']} {d['currency']}" if d["value"] else "",
+            "days": d["days_in_stage"],
+        }
+        for d in deals
+    ]
+    table = output.ReportTable(
+        f"{len(deals)} deal(s)",
+        ["id", "title", "stage", "value", "days"],
+        rows,
+        frozenset({"value", "days"}),
+        [float(d["days_in_stage"]) for d in deals],
+    )
+    report = output.Report(f"Stalled: no stage change for {limit} days or more", [table])
+    _emit(report, deals, fmt, deals, list(output.DEAL_ROW))

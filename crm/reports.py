@@ -1,0 +1,244 @@
+"""Sales reports over deals and leads: funnel, win/loss, velocity, stalled deals.
+
+Every function takes DealLines (crm.pipeline) and returns plain data: counts, rates as
+fractions rounded to 4 places, and money as exact decimal strings per currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from crm import money
+from crm.config import Config, Pipeline
+from crm.pipeline import (
+    DealLine,
+    Totals,
+    add_to,
+    created,
+    history,
+    stage_entered,
+    sums,
+    totals_json,
+)
+from crm.records import Record
+
+
+def _within(when: dt.datetime | None, since: dt.date | None, until: dt.date | None) -> bool:
+    if when is None:
+        return since is None and until is None
+    day = when.date()
+    return (since is None or day >= since) and (until is None or day <= until)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def _average(totals: Totals, counts: dict[str, int]) -> Totals:
+    """Per-currency averages, rounded half up to the currency's minor units."""
+    out: Totals = {}
+    for currency, amount in totals.items():
+        exp = Decimal(1).scaleb(-money.minor_units(currency))
+        out[currency] = (amount / counts[currency]).quantize(exp, rounding=ROUND_HALF_UP)
+    return out
+
+
+def closed_at(line: DealLine) -> dt.datetime | None:
+    """When a won or lost deal was closed: when it entered its closing stage."""
+    return stage_entered(line.record) if line.stage and line.stage.status != "open" else None
+
+
+# -- funnel -----------------------------------------------------------------------------------
+
+
+def funnel(
+    lines: Sequence[DealLine],
+    leads: Sequence[Record],
+    pipeline: Pipeline,
+    since: dt.date | None,
+    until: dt.date | None,
+) -> dict[str, Any]:
+    """How many deals created in the period reached each stage, and the rate to the next.
+
+    A deal reached a stage when it was ever in it or in a later one (lost stages aside: a deal
+    lost from proposal reached proposal). Leads: created in the period, how many became
+    qualified, converted, converted with a deal; deals: how many of those created were won.
+    """
+    steps = [s for s in pipeline.stages if s.status != "lost"]
+    order = {s.name: i for i, s in enumerate(steps)}
+    deals = [
+        d for d in lines if d.pipeline == pipeline and _within(created(d.record), since, until)
+    ]
+    reached = [0] * len(steps)
+    for line in deals:
+        visited = [entry.get("stage") for _, entry in history(line.record)]
+        visited.append(line.stage.name if line.stage else None)
+        furthest = max((order[s] for s in visited if s in order), default=-1)
+        for i in range(furthest + 1):
+            reached[i] += 1
+    stages = []
+    for i, stage in enumerate(steps):
+        following = reached[i + 1] if i + 1 < len(steps) else None
+        stages.append(
+            {
+                "stage": stage.name,
+                "label": stage.label,
+                "reached": reached[i],
+                "to_next": _rate(following, reached[i]) if following is not None else None,
+            }
+        )
+    period_leads = [r for r in leads if _within(created(r), since, until)]
+
+    def lead_reached(rec: Record, statuses: set[str]) -> bool:
+        seen = {entry.get("status") for _, entry in history(rec)} | {rec.data.get("status")}
+        return bool(seen & statuses)
+
+    qualified = sum(lead_reached(r, {"qualified", "converted"}) for r in period_leads)
+    converted = [r for r in period_leads if lead_reached(r, {"converted"})]
+    with_deal = sum(
+        1
+        for r in converted
+        if isinstance(r.data.get("converted"), dict) and r.data["converted"].get("deal")
+    )
+    won = sum(1 for d in deals if d.stage is not None and d.stage.status == "won")
+    return {
+        "pipeline": pipeline.name,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "deals": len(deals),
+        "stages": stages,
+        "leads": {
+            "count": len(period_leads),
+            "qualified": qualified,
+            "converted": len(converted),
+            "with_deal": with_deal,
+            "to_qualified": _rate(qualified, len(period_leads)),
+            "to_deal": _rate(with_deal, len(period_leads)),
+        },
+        "won": won,
+        "deal_to_won": _rate(won, len(deals)),
+    }
+
+
+# -- win / loss -------------------------------------------------------------------------------
+
+
+def winloss(
+    lines: Sequence[DealLine], since: dt.date | None, until: dt.date | None
+) -> dict[str, Any]:
+    """Deals closed in the period: won and lost counts and values, win rate, lost reasons."""
+    closed = [d for d in lines if d.stage and d.stage.status != "open"]
+    closed = [d for d in closed if _within(closed_at(d), since, until)]
+    won = [d for d in closed if d.stage and d.stage.status == "won"]
+    lost = [d for d in closed if d.stage and d.stage.status == "lost"]
+    reasons: dict[str, list[DealLine]] = {}
+    for line in lost:
+        reason = str(line.record.data.get("lost_reason") or "").strip() or "(no reason given)"
+        reasons.setdefault(reason, []).append(line)
+    ranked = sorted(reasons.items(), key=lambda kv: (-len(kv[1]), kv[0].casefold()))
+    return {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "won": {"count": len(won), "totals": totals_json(sums(won)[0])},
+        "lost": {"count": len(lost), "totals": totals_json(sums(lost)[0])},
+        "win_rate": _rate(len(won), len(won) + len(lost)),
+        "reasons": [
+            {"reason": reason, "count": len(group), "totals": totals_json(sums(group)[0])}
+            for reason, group in ranked
+        ],
+    }
+
+
+# -- velocity ---------------------------------------------------------------------------------
+
+
+def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) -> dict[str, Any]:
+    """Average days per stage, the average sales cycle, and sales velocity per currency.
+
+    Days in a stage are measured on stays that ended (the deal moved on). The cycle runs from
+    a won deal's creation to its win. Velocity = open deals × win rate × average won value ÷
+    average cycle in days: the revenue the pipeline brings per day, per currency.
+    """
+    deals = [d for d in lines if d.pipeline == pipeline]
+    stays: dict[str, list[float]] = {s.name: [] for s in pipeline.stages}
+    for line in deals:
+        entries = history(line.record)
+        for (start, entry), (end, _) in itertools.pairwise(entries):
+            name = entry.get("stage")
+            if name in stays:
+                stays[name].append((end - start).total_seconds() / 86400)
+    cycles: list[float] = []
+    won_totals: Totals = {}
+    won_counts: dict[str, int] = {}
+    open_counts: dict[str, int] = {}
+    won = lost = 0
+    for line in deals:
+        status = line.stage.status if line.stage else None
+        if status == "won":
+            won += 1
+            opened, won_at = created(line.record), closed_at(line)
+            if opened and won_at:
+                cycles.append((won_at - opened).total_seconds() / 86400)
+            if line.amount is not None:
+                add_to(won_totals, line.currency, line.amount)
+                won_counts[line.currency] = won_counts.get(line.currency, 0) + 1
+        elif status == "lost":
+            lost += 1
+        elif status == "open":
+            open_counts[line.currency] = open_counts.get(line.currency, 0) + 1
+    win_rate = won / (won + lost) if won + lost else None
+    cycle = sum(cycles) / len(cycles) if cycles else None
+    averages = _average(won_totals, won_counts)
+    per_day: dict[str, str] = {}
+    if win_rate is not None and cycle:
+        for currency, count in sorted(open_counts.items()):
+            if currency in averages:
+                exp = Decimal(1).scaleb(-money.minor_units(currency))
+                amount = Decimal(count) * Decimal(str(win_rate)) * averages[currency]
+                per_day[currency] = str(
+                    (amount / Decimal(str(cycle))).quantize(exp, rounding=ROUND_HALF_UP)
+                )
+    return {
+        "pipeline": pipeline.name,
+        "stages": [
+            {
+                "stage": s.name,
+                "label": s.label,
+                "average_days": _mean(stays[s.name]),
+                "stays": len(stays[s.name]),
+            }
+            for s in pipeline.stages
+            if s.status == "open"
+        ],
+        "open_deals": dict(sorted(open_counts.items())),
+        "won": won,
+        "lost": lost,
+        "win_rate": round(win_rate, 4) if win_rate is not None else None,
+        "average_won_value": totals_json(averages),
+        "average_cycle_days": round(cycle, 1) if cycle is not None else None,
+        "velocity_per_day": per_day,
+    }
+
+
+# -- stalled ----------------------------------------------------------------------------------
+
+
+def stalled(lines: Sequence[DealLine], days: int) -> list[dict[str, Any]]:
+    """Open deals whose stage has not changed for `days` days or more, longest first."""
+    found = [
+        d for d in lines if d.is_open and d.days_in_stage is not None and d.days_in_stage >= days
+    ]
+    found.sort(key=lambda d: (-(d.days_in_stage or 0), d.record.id))
+    return [d.json() for d in found]
+
+
+def stalled_days(config: Config, days: int | None) -> int:
+    return days if days is not None else config.stalled_days
