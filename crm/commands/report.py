@@ -286,7 +286,7 @@ def stalled(
     ]
     table = output.ReportTable(
         f"{len(deals)} deal(s)",
-        ["id", "title", "stage", "value", "days"],
+        ["days", "stage", "value", "id"],  # the id names the deal, and this fits 80 columns
         rows,
         frozenset({"value", "days"}),
         [float(d["days_in_stage"]) for d in deals],
