@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crm.config import Config, Rule
+from crm.config import CONFIG_FILE, Config, Rule
 from crm.errors import UsageError
-from crm.models import LEAD, Issue
+from crm.models import LEAD, RECORD_TYPES, Issue
 from crm.query import Predicate, parse_where
 
 
@@ -45,13 +45,20 @@ class Scorer:
 
 
 def problems(config: Config) -> list[Issue]:
-    """Scoring rules whose `when` is not a valid filter (for `crm check`)."""
+    """Scoring rules and segments whose filter does not parse (for `crm check`)."""
+    checks = [(f"scoring.rules.{i}.when", LEAD, rule.when) for i, rule in enumerate(config.rules)]
+    for name, spec in config.segments.items():
+        for rtype in RECORD_TYPES.values():
+            expression = spec.get(rtype.name) if isinstance(spec, Mapping) else spec
+            if expression is not None and (isinstance(spec, Mapping) or rtype.name == "deal"):
+                key = f"segments.{name}" + (f".{rtype.name}" if isinstance(spec, Mapping) else "")
+                checks.append((key, rtype, expression))
     out = []
-    for i, rule in enumerate(config.rules):
+    for key, rtype, expression in checks:
         try:
-            parse_where(rule.when, LEAD, config)
+            parse_where(expression, rtype, config)
         except UsageError as exc:
-            out.append(Issue("crm.yaml", None, f"scoring.rules.{i}.when: {exc.message}"))
+            out.append(Issue(CONFIG_FILE, None, f"{key}: {exc.message}"))
     return out
 
 

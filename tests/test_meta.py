@@ -58,8 +58,17 @@ def test_help_runs(crm, path, cmd):
 
 LAYERS = {
     "core": {"errors", "models", "ids", "money", "dates"},
-    "domain": {"query", "validate", "config", "records", "pipeline", "scoring", "views", "reports",
-               "leads"},
+    "domain": {
+        "query",
+        "validate",
+        "config",
+        "records",
+        "pipeline",
+        "scoring",
+        "views",
+        "reports",
+        "leads",
+    },
     "presentation": {"output", "editor"},
     "entry": {"cli", "context", "__main__", "__init__"},
 }

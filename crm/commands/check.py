@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from crm import output
+from crm import output, scoring
 from crm.commands._options import FormatOpt
 from crm.context import app_context
 from crm.models import Issue
@@ -36,6 +36,7 @@ def check(fmt: FormatOpt = None) -> None:
         for rec in records:
             issues.extend(validate(rec, config))
     issues.extend(validate_links(everything))
+    issues.extend(scoring.problems(config))
     issues.sort(key=Issue.sort_key)
     fmt_ = output.resolve_format(fmt)
     if fmt_ in (Format.JSON, Format.JSONL, Format.YAML, Format.CSV):
