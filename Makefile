@@ -12,9 +12,9 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## The main job on the bundled example data: the deals of a freelance web designer.
+## The main job on the bundled example data: the sales pipeline of a freelance web designer.
 demo: $(BIN)/.installed
-	$(BIN)/crm --dir examples deal list --format table
+	$(BIN)/crm --dir examples pipeline --format table
 
 ## Lint, type-check and run the whole test suite.
 test: $(BIN)/.installed lint

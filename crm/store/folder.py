@@ -65,6 +65,11 @@ currency: {currency}
 
 # The sales pipeline, in order. Each stage has a name (used in the files), an optional label,
 # the default probability (0-100) that a deal in it is won, and a status: open, won or lost.
+# Several pipelines (sales channels)? Replace `stages:` with, for example:
+#   pipelines:
+#     design: {{default: true, stages: [{{name: lead, probability: 10}}, ...]}}
+#     hosting: {{stages: [...]}}
+# and give each deal `pipeline: hosting` (deals without one are in the default pipeline).
 stages:
   - name: lead
     probability: 10
@@ -94,6 +99,29 @@ fields:
   company: {{}}
   lead: {{}}
   deal: {{}}
+
+# Lead scoring: each rule gives `points` when its filter (as for --where) holds for a lead;
+# bands name the score (at least hot, else at least warm, else cold). See `crm lead score`.
+scoring:
+  rules:
+    - {{when: "emails", points: 10, label: has an email address}}
+    - {{when: "phones", points: 5, label: has a phone number}}
+    - {{when: "source=referral", points: 20, label: came by referral}}
+    - {{when: "budget>0", points: 15, label: budget known (B)}}
+    - {{when: "authority=yes", points: 15, label: decides (A)}}
+    - {{when: "need", points: 10, label: need known (N)}}
+    - {{when: "timeline", points: 10, label: timeline known (T)}}
+    - {{when: "last_contact>=today-14", points: 15, label: spoken to in the last 14 days}}
+  bands: {{hot: 60, warm: 30}}
+
+# Named filters for --segment on lists, the board and reports, e.g.
+#   segments:
+#     vip: "tag:vip"
+#     big: {{deal: "value>=10000", company: "tag:enterprise"}}
+segments: {{}}
+
+# Open deals without a stage change for this many days are `crm report stalled`.
+stalled_days: 30
 """
 
 
