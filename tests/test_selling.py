@@ -73,6 +73,14 @@ def sales(crm, folder):
     return folder
 
 
+def configure(folder: Path, **settings) -> None:
+    """Change settings of crm.yaml (as a person would, losing nothing else that matters)."""
+    path = folder / "crm.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update(settings)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 def run_json(crm, *args: str):
     result = crm(*args, "-f", "json", env={"CRM_NOW": TODAY})
     assert result.ok, result.stderr
@@ -225,8 +233,7 @@ def test_stalled(crm, sales):
         "alpha",
         "zeta",
     ]
-    config = sales / "crm.yaml"
-    config.write_text(config.read_text() + "stalled_days: 10\n")
+    configure(sales, stalled_days=10)
     assert [d["id"] for d in run_json(crm, "report", "stalled")] == ["alpha", "zeta", "gamma"]
 
 
@@ -241,8 +248,7 @@ def test_reports_for_people(crm, sales):
 
 
 def test_segments(crm, sales):
-    config = sales / "crm.yaml"
-    config.write_text(config.read_text() + 'segments:\n  big: {deal: "value>=1000"}\n')
+    configure(sales, segments={"big": {"deal": "value>=1000"}})
     assert [d["id"] for d in run_json(crm, "deal", "list", "--segment", "big")] == [
         "alpha",
         "beta",
@@ -312,20 +318,15 @@ def test_scoring_explains_every_point(crm, folder):
 
 
 def test_scoring_rules_from_crm_yaml(crm, folder):
-    config = folder / "crm.yaml"
-    config.write_text(
-        config.read_text()
-        + (
-            "scoring:\n  rules:\n    - {when: 'tag:vip', points: 40, label: VIP}\n"
-            "    - {when: 'source=event', points: 5}\n  bands: {hot: 40, warm: 5}\n"
-        )
-    )
+    rules = [{"when": "tag:vip", "points": 40, "label": "VIP"}, {"when": "source=event", "points": 5}]
+    configure(folder, scoring={"rules": rules, "bands": {"hot": 40, "warm": 5}})
     assert crm("lead", "add", "A", "--tag", "vip").ok
     assert crm("lead", "add", "B", "--source", "event").ok
     rows = {r["id"]: r for r in run_json(crm, "lead", "score")}
     assert (rows["a"]["score"], rows["a"]["band"], rows["a"]["reasons"]) == (40, "hot", "+40 VIP")
     assert (rows["b"]["band"], rows["b"]["reasons"]) == ("warm", "+5 source=event")
-    config.write_text(config.read_text().replace("'tag:vip'", "'colour=red'"))
+    rules[0]["when"] = "colour=red"
+    configure(folder, scoring={"rules": rules})
     result = crm("check")
     assert result.exit_code == 1 and "scoring.rules.0.when" in result.stdout
 
