@@ -379,7 +379,7 @@ def _parse_custom(
                 currency = currency_code(spec["currency"])
             except ValidationError as exc:
                 problem(f"{key}.currency", str(exc))
-        label = str(spec.get("label") or name.replace("_", " ").capitalize())
+        label = str(spec.get("label") or name.replace("_", " "))
         out[name] = CustomField(
             name=name, type=ftype, label=label, values=values, currency=currency
         )

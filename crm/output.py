@@ -378,7 +378,9 @@ def _rich_console() -> Any:
     return Console(markup=False, emoji=False, highlight=False, no_color="NO_COLOR" in os.environ)
 
 
-def _deal_table(deals: Sequence[Mapping[str, Any]], *, show_stage: bool = False) -> Any:
+def _deal_table(
+    deals: Sequence[Mapping[str, Any]], *, show_stage: bool = False, show_days: bool = True
+) -> Any:
     from rich.table import Table
 
     from crm.money import display
@@ -390,14 +392,17 @@ def _deal_table(deals: Sequence[Mapping[str, Any]], *, show_stage: bool = False)
         table.add_column("stage", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("close", no_wrap=True)
-    table.add_column("days", justify="right", no_wrap=True, style="dim")
+    if show_days:
+        table.add_column("days", justify="right", no_wrap=True, style="dim")
     for deal in deals:
         value = display(deal["value"], deal["currency"]) if deal.get("value") else ""
         days = deal.get("days_in_stage")
         row = [_clean(str(deal["title"])), _clean(str(deal.get("company") or ""))]
         if show_stage:
             row.append(str(deal.get("stage") or ""))
-        row += [value, deal.get("close_date") or "", f"{days}d" if days is not None else ""]
+        row += [value, deal.get("close_date") or ""]
+        if show_days:
+            row.append(f"{days}d" if days is not None else "")
         table.add_row(*row)
     return table
 
@@ -435,7 +440,8 @@ def emit_board(board: Mapping[str, Any], fmt: Format, *, show_closed: bool) -> N
         console.print(Rule(Text(title, style="bold"), align="left"))
         console.print(Padding(Text(summary, style="dim", overflow="fold"), (0, 0, 0, 2)))
         if stage["deals"]:
-            console.print(Padding(_deal_table(stage["deals"]), (0, 0, 0, 2)))
+            table = _deal_table(stage["deals"], show_days=stage["status"] == "open")
+            console.print(Padding(table, (0, 0, 0, 2)))
     opened = board["open"]
     console.print(Rule(style="dim"))
     console.print(Text(f"Open: {display_totals(opened['totals'])}", style="bold"))

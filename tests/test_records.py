@@ -796,7 +796,7 @@ def test_show_uses_custom_field_labels_and_currencies(crm, folder):
         "lead", "add", "Lea", "--field", "fee=4000", "--field", "linkedin=linkedin.com/in/lea"
     ).ok
     text = crm("lead", "show", "lea", "-f", "table").stdout
-    assert re.search(r"\n  Fee +4000.00 CHF\n", text)
+    assert re.search(r"\n  fee +4000.00 CHF\n", text)
     assert re.search(r"\n  LinkedIn +https://linkedin.com/in/lea\n", text)
 
 

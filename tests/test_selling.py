@@ -318,7 +318,10 @@ def test_scoring_explains_every_point(crm, folder):
 
 
 def test_scoring_rules_from_crm_yaml(crm, folder):
-    rules = [{"when": "tag:vip", "points": 40, "label": "VIP"}, {"when": "source=event", "points": 5}]
+    rules = [
+        {"when": "tag:vip", "points": 40, "label": "VIP"},
+        {"when": "source=event", "points": 5},
+    ]
     configure(folder, scoring={"rules": rules, "bands": {"hot": 40, "warm": 5}})
     assert crm("lead", "add", "A", "--tag", "vip").ok
     assert crm("lead", "add", "B", "--source", "event").ok

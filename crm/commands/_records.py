@@ -227,6 +227,11 @@ def _pairs(
             value = f"{target['id']} ({next(iter(v for k, v in target.items() if k != 'id'))})"
         if f.name == "value" and value is not None:
             value = f"{value} {obj.get('currency') or ''}".strip()
+            if obj.get("weighted") is not None:  # shown beside the value it weighs
+                pairs.append(("value", value))
+                value = f"{obj['weighted']} {obj.get('currency') or ''}".strip()
+                pairs.append(("weighted", value))
+                continue
         if f.name == "currency":
             continue
         pairs.append((f.name.replace("_", " "), value))
@@ -236,7 +241,7 @@ def _pairs(
         if spec is not None and spec.type == "money" and value is not None:
             value = f"{value} {spec.currency or config.currency}"
         pairs.append((spec.label if spec else name.replace("_", " "), value))
-    known = {f.name for f in rtype.fields} | {"id", "type"}
+    known = {f.name for f in rtype.fields} | {"id", "type", "weighted"}
     pairs.extend((k.replace("_", " "), v) for k, v in obj.items() if k not in known)
     return pairs
 

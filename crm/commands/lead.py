@@ -173,8 +173,8 @@ def score(
     """Score leads with the rules in crm.yaml, and show which rules gave the points.
 
     Scores are computed when asked, never stored: `lead list` shows them too, and can sort
-    (--sort -score) and filter (--where "band=hot") by them. Converted and junk leads are left
-    out unless named.
+    (--sort -score) and filter (--where "band=hot") by them. Converted, unqualified and junk
+    leads are left out unless named.
 
     \b
     Examples:
@@ -192,7 +192,7 @@ def score(
         pairs = [
             (rec, obj)
             for rec, obj in select(ctx, LEAD, where, None, None)
-            if obj.get("status") not in ("converted", "junk")
+            if obj.get("status") not in ("converted", "junk", "unqualified")
         ]
     scorer = Scorer(config)
     rows = []
@@ -221,6 +221,10 @@ def convert(
     value: Annotated[str | None, typer.Option("--value", help="The deal's value.")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="The deal's stage.")] = None,
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="The deal's pipeline.")] = None,
+    currency: Annotated[str | None, typer.Option("--currency", help="The deal's currency.")] = None,
+    close_date: Annotated[
+        str | None, typer.Option("--close-date", help="The deal's expected close date.")
+    ] = None,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Convert a lead: make (or find) its company and contact, optionally open a deal.
@@ -235,11 +239,18 @@ def convert(
       crm lead convert grace
       crm lead convert grace --deal "Intranet relaunch" --value 18000 --stage proposal
     """
-    if deal is None and (value or stage or pipeline):
-        raise UsageError("--value, --stage and --pipeline describe the deal: add --deal TITLE")
+    details = {
+        "value": value,
+        "stage": stage,
+        "pipeline": pipeline,
+        "currency": currency,
+        "close_date": close_date,
+    }
+    if deal is None and any(details.values()):
+        raise UsageError("--value, --stage, ... describe the deal: add --deal TITLE")
     ctx = app_context()
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        result = _Conversion(ctx, tx).run(ref, deal, value, stage, pipeline)
+        result = _Conversion(ctx, tx).run(ref, deal, details)
     if dry_run:
         output.emit_diff(tx.changes)
         return
@@ -267,7 +278,7 @@ class _Conversion:
         return rid
 
     def run(
-        self, ref: str, deal: str | None, value: str | None, stage: str | None, pipe: str | None
+        self, ref: str, deal: str | None, details: dict[str, str | None]
     ) -> list[tuple[str, str, str]]:
         from crm.leads import contact_assignments, match_company, match_contact
 
@@ -290,14 +301,7 @@ class _Conversion:
             contact_id = self.create(CONTACT, contact_assignments(lead, company_id))
         out.append(("contact", contact_id, "linked" if contact else "created"))
         if deal is not None:
-            fields = {
-                "title": deal,
-                "contact": contact_id,
-                "company": company_id,
-                "value": value,
-                "stage": stage,
-                "pipeline": pipe,
-            }
+            fields = {"title": deal, "contact": contact_id, "company": company_id, **details}
             deal_id = self.create(DEAL, [(k, "=", v) for k, v in fields.items() if v])
             out.append(("deal", deal_id, "created"))
         converted: dict[str, Any] = {kind: rid for kind, rid, _ in out}
