@@ -459,3 +459,48 @@ def test_leads_from_bad_json_write_nothing(crm, folder, payload, message):
     assert message in result.stderr
     assert not list((folder / "leads").glob("*.yaml"))
     no_traceback(result)
+
+
+def test_several_pipelines(crm, folder):
+    configure(
+        folder,
+        stages=None,
+        pipelines={
+            "design": {
+                "stages": [
+                    {"name": "inquiry", "probability": 20},
+                    {"name": "won", "probability": 100, "status": "won"},
+                    {"name": "lost", "probability": 0, "status": "lost"},
+                ]
+            },
+            "hosting": {
+                "default": True,
+                "label": "Hosting",
+                "stages": [
+                    {"name": "trial", "probability": 40},
+                    {"name": "signed", "probability": 100, "status": "won"},
+                ],
+            },
+        },
+    )
+    assert crm("deal", "add", "Server", "--value", "100").ok  # the default pipeline: hosting
+    assert crm("deal", "add", "Logo", "--pipeline", "design", "--value", "900").ok
+    assert yaml.safe_load((folder / "deals" / "server.yaml").read_text())["stage"] == "trial"
+    bad = crm("deal", "add", "X", "--pipeline", "design", "--stage", "trial")
+    assert bad.exit_code == 22 and "stage: 'trial' is not one of: inquiry, won, lost" in bad.stderr
+    assert crm("deal", "add", "Y", "--pipeline", "sales").exit_code == 22
+    hosting = run_json(crm, "pipeline")
+    assert hosting["pipeline"] == "hosting" and hosting["open"]["weighted"] == {"EUR": "40.00"}
+    design = run_json(crm, "pipeline", "--pipeline", "design")
+    assert design["open"]["weighted"] == {"EUR": "180.00"}
+    assert crm("deal", "won", "logo").ok
+    assert yaml.safe_load((folder / "deals" / "logo.yaml").read_text())["stage"] == "won"
+    assert (
+        crm("deal", "lost", "server", "--reason", "x").exit_code == 22
+    )  # hosting has no lost stage
+    assert crm("check").ok
+    (folder / "deals" / "server.yaml").write_text(
+        "title: Server\npipeline: hosting\nstage: inquiry\n"
+    )
+    result = crm("check")
+    assert "deals/server.yaml:3: stage: 'inquiry' is not one of: trial, signed" in result.stdout
