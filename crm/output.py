@@ -438,7 +438,7 @@ def emit_board(board: Mapping[str, Any], fmt: Format, *, show_closed: bool) -> N
             console.print(Text(f"{title}: {summary}", style="dim"))
             continue
         console.print(Rule(Text(title, style="bold"), align="left"))
-        console.print(Padding(Text(summary, style="dim", overflow="fold"), (0, 0, 0, 2)))
+        console.print(Text(f"  {summary}", style="dim", overflow="fold"))
         if stage["deals"]:
             table = _deal_table(stage["deals"], show_days=stage["status"] == "open")
             console.print(Padding(table, (0, 0, 0, 2)))
