@@ -44,6 +44,27 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def today() -> dt.date:
+    """Today in the user's time zone ($TZ), which is what "today" means to them."""
+    return local_date(now())
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """The calendar date of `moment` in the user's time zone."""
+    return moment.astimezone().date()
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """An ISO 8601 timestamp (or date) as an aware datetime; naive ones are taken as UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def iso(value: dt.date | dt.datetime) -> str:
     """ISO 8601 text; UTC timestamps end in `Z`."""
     if isinstance(value, dt.datetime):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
 from crm.errors import ValidationError
 
 _AMOUNT_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
+MAX_DIGITS = 15  # before the decimal point: totals of 100,000 such amounts stay exact
 
 
 def parse_amount(text: str) -> Decimal:
@@ -18,10 +19,10 @@ def parse_amount(text: str) -> Decimal:
         raise ValidationError(
             f"'{text}' is not an amount", hint="write digits with an optional '.', e.g. 4500.00"
         )
-    try:
-        return Decimal(cleaned)
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
-        raise ValidationError(f"'{text}' is not an amount") from exc
+    amount = Decimal(cleaned)
+    if amount.adjusted() >= MAX_DIGITS:
+        raise ValidationError(f"{text} is too large an amount (at most {MAX_DIGITS} digits)")
+    return amount
 
 
 @cache
@@ -90,6 +91,11 @@ def to_money(amount: Decimal, currency: str) -> str:
             f"{amount} has more decimals than {currency} allows ({minor_units(currency)})"
         )
     return str(quantized)
+
+
+def round_to(amount: Decimal, currency: str) -> Decimal:
+    """`amount` rounded half up (as EN 16931 rounds) to the currency's minor units."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
 
 
 def display(amount: Decimal | str, currency: str) -> str:

@@ -397,7 +397,8 @@ def _deal_table(
     for deal in deals:
         value = display(deal["value"], deal["currency"]) if deal.get("value") else ""
         days = deal.get("days_in_stage")
-        row = [_clean(str(deal["title"])), _clean(str(deal.get("company") or ""))]
+        company = deal.get("company_name") or deal.get("company") or ""
+        row = [_clean(str(deal["title"])), _clean(str(company))]
         if show_stage:
             row.append(str(deal.get("stage") or ""))
         row += [value, deal.get("close_date") or ""]

@@ -5,42 +5,34 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from crm import money
 from crm.config import Config, Pipeline, Stage
+from crm.dates import local_date, parse_timestamp
 from crm.errors import ValidationError
 from crm.records import Record, deal_stage, effective_probability
 
 Totals = dict[str, Decimal]  # currency -> amount; never summed across currencies
 
 
-def parse_at(value: Any) -> dt.datetime | None:
-    """A history or record timestamp as an aware datetime (dates count as midnight UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def history(rec: Record) -> list[tuple[dt.datetime, Mapping[str, Any]]]:
-    """A record's dated changes, oldest first; entries without a readable date are left out."""
+    """A record's dated changes, oldest first. Entries a hand edit left without a readable date
+    or stage/status are skipped (`crm check` reports them)."""
     entries = rec.data.get("history")
     out = []
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, Mapping):
-            at = parse_at(entry.get("at"))
-            if at is not None:
+            at = parse_timestamp(entry.get("at"))
+            change = entry.get("stage", entry.get("status"))
+            if at is not None and isinstance(change, str):
                 out.append((at, entry))
     return sorted(out, key=lambda pair: pair[0])
 
 
 def created(rec: Record) -> dt.datetime | None:
-    return parse_at(rec.data.get("created"))
+    return parse_timestamp(rec.data.get("created"))
 
 
 def stage_entered(rec: Record) -> dt.datetime | None:
@@ -51,13 +43,13 @@ def stage_entered(rec: Record) -> dt.datetime | None:
 
 
 def days_between(start: dt.datetime | None, end: dt.datetime) -> int | None:
-    return None if start is None else max(0, (end.date() - start.date()).days)
+    """Calendar days from `start` to `end`, counted in the user's time zone."""
+    return None if start is None else max(0, (local_date(end) - local_date(start)).days)
 
 
 def weighted(amount: Decimal, probability: int, currency: str) -> Decimal:
     """`amount` × `probability` %, rounded half up to the currency's minor units."""
-    exp = Decimal(1).scaleb(-money.minor_units(currency))
-    return (amount * probability / 100).quantize(exp, rounding=ROUND_HALF_UP)
+    return money.round_to(amount * probability / 100, currency)
 
 
 def add_to(totals: Totals, currency: str, amount: Decimal) -> None:
@@ -77,6 +69,7 @@ class DealLine:
     weighted: Decimal | None
     close_date: dt.date | None
     days_in_stage: int | None
+    company_name: str | None = None  # filled in by the command, which can read companies
 
     @property
     def is_open(self) -> bool:
@@ -88,6 +81,7 @@ class DealLine:
             "id": self.record.id,
             "title": self.record.title,
             "company": data.get("company"),
+            "company_name": self.company_name,
             "stage": self.stage.name if self.stage else data.get("stage"),
             "value": _text(self.amount),
             "currency": self.currency,
@@ -109,6 +103,8 @@ def deal_line(rec: Record, config: Config, now: dt.datetime) -> DealLine:
     try:
         if rec.data.get("value") is not None:
             amount = money.parse_amount(str(rec.data["value"]))
+            if money.round_to(amount, currency) == amount:  # "700" is 700.00 USD
+                amount = money.round_to(amount, currency)
     except ValidationError:
         amount = None
     probability = effective_probability(rec, config)

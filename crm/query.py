@@ -195,7 +195,7 @@ def relative_date(value: str) -> str:
     if not match:
         return value
     days = int(match.group(2) or 0) * (-1 if match.group(1) == "-" else 1)
-    return (dates.now().date() + dt.timedelta(days=days)).isoformat()
+    return (dates.today() + dt.timedelta(days=days)).isoformat()
 
 
 def _present(value: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from crm import ids, money
 from crm.config import Config, Pipeline, Stage
-from crm.dates import iso
+from crm.dates import iso, local_date
 from crm.errors import (
     AmbiguousRefError,
     NotFoundError,
@@ -311,7 +311,7 @@ def _status_edits(current: Mapping[str, Any], edits: list[Edit], now: dt.datetim
         entry["from"] = current["status"]
     edits.append(Edit("push", ("history",), entry))
     if status == "contacted" and not any(e.path == ("last_contact",) for e in edits):
-        edits.append(Edit("set", ("last_contact",), now.date()))
+        edits.append(Edit("set", ("last_contact",), local_date(now)))
 
 
 def _values(
@@ -609,11 +609,13 @@ def deal_stage(rec: Record, config: Config) -> tuple[Pipeline | None, Stage | No
 
 
 def effective_probability(rec: Record, config: Config) -> int | None:
-    """A deal's own probability, else its stage's."""
+    """A deal's own probability, else its stage's; a won deal is certain, a lost one is not."""
+    stage = deal_stage(rec, config)[1]
+    if stage is not None and stage.status != "open":
+        return 100 if stage.status == "won" else 0
     own = rec.data.get("probability")
     if isinstance(own, int) and not isinstance(own, bool):
         return own
-    stage = deal_stage(rec, config)[1]
     return stage.probability if stage else None
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from crm import money
 from crm.config import Config, Pipeline
+from crm.dates import local_date
 from crm.pipeline import (
     DealLine,
     Totals,
@@ -30,7 +31,7 @@ from crm.records import Record
 def _within(when: dt.datetime | None, since: dt.date | None, until: dt.date | None) -> bool:
     if when is None:
         return since is None and until is None
-    day = when.date()
+    day = local_date(when)
     return (since is None or day >= since) and (until is None or day <= until)
 
 
@@ -44,11 +45,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _average(totals: Totals, counts: dict[str, int]) -> Totals:
     """Per-currency averages, rounded half up to the currency's minor units."""
-    out: Totals = {}
-    for currency, amount in totals.items():
-        exp = Decimal(1).scaleb(-money.minor_units(currency))
-        out[currency] = (amount / counts[currency]).quantize(exp, rounding=ROUND_HALF_UP)
-    return out
+    return {c: money.round_to(amount / counts[c], c) for c, amount in totals.items()}
 
 
 def closed_at(line: DealLine) -> dt.datetime | None:
@@ -140,10 +137,15 @@ def winloss(
     won = [d for d in closed if d.stage and d.stage.status == "won"]
     lost = [d for d in closed if d.stage and d.stage.status == "lost"]
     reasons: dict[str, list[DealLine]] = {}
+    spelled: dict[str, str] = {}  # "Price" and "price" are one reason, shown as first written
     for line in lost:
         reason = str(line.record.data.get("lost_reason") or "").strip() or "(no reason given)"
-        reasons.setdefault(reason, []).append(line)
-    ranked = sorted(reasons.items(), key=lambda kv: (-len(kv[1]), kv[0].casefold()))
+        reasons.setdefault(reason.casefold(), []).append(line)
+        spelled.setdefault(reason.casefold(), reason)
+    ranked = sorted(
+        ((spelled[key], group) for key, group in reasons.items()),
+        key=lambda kv: (-len(kv[1]), kv[0].casefold()),
+    )
     return {
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
@@ -164,8 +166,9 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
     """Average days per stage, the average sales cycle, and sales velocity per currency.
 
     Days in a stage are measured on stays that ended (the deal moved on). The cycle runs from
-    a won deal's creation to its win. Velocity = open deals × win rate × average won value ÷
-    average cycle in days: the revenue the pipeline brings per day, per currency.
+    a won deal's creation to its win (deals without a dated win are left out). Velocity = open
+    deals × win rate × average won value ÷ average cycle in days: the revenue the pipeline
+    brings per day, per currency, computed exactly and rounded once.
     """
     deals = [d for d in lines if d.pipeline == pipeline]
     stays: dict[str, list[float]] = {s.name: [] for s in pipeline.stages}
@@ -175,7 +178,7 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
             name = entry.get("stage")
             if name in stays:
                 stays[name].append((end - start).total_seconds() / 86400)
-    cycles: list[float] = []
+    cycles: list[Decimal] = []
     won_totals: Totals = {}
     won_counts: dict[str, int] = {}
     open_counts: dict[str, int] = {}
@@ -184,9 +187,10 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
         status = line.stage.status if line.stage else None
         if status == "won":
             won += 1
-            opened, won_at = created(line.record), closed_at(line)
+            opened = created(line.record)
+            won_at = closed_at(line) if history(line.record) else None
             if opened and won_at:
-                cycles.append((won_at - opened).total_seconds() / 86400)
+                cycles.append(Decimal(int((won_at - opened).total_seconds())) / 86400)
             if line.amount is not None:
                 add_to(won_totals, line.currency, line.amount)
                 won_counts[line.currency] = won_counts.get(line.currency, 0) + 1
@@ -194,18 +198,15 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
             lost += 1
         elif status == "open":
             open_counts[line.currency] = open_counts.get(line.currency, 0) + 1
-    win_rate = won / (won + lost) if won + lost else None
-    cycle = sum(cycles) / len(cycles) if cycles else None
+    cycle = sum(cycles, Decimal(0)) / len(cycles) if cycles else None
     averages = _average(won_totals, won_counts)
     per_day: dict[str, str] = {}
-    if win_rate is not None and cycle:
+    if won + lost and cycle:
         for currency, count in sorted(open_counts.items()):
             if currency in averages:
-                exp = Decimal(1).scaleb(-money.minor_units(currency))
-                amount = Decimal(count) * Decimal(str(win_rate)) * averages[currency]
-                per_day[currency] = str(
-                    (amount / Decimal(str(cycle))).quantize(exp, rounding=ROUND_HALF_UP)
-                )
+                # count × (won ÷ closed) × average ÷ cycle, with one rounding at the end
+                amount = count * won * won_totals[currency] / won_counts[currency]
+                per_day[currency] = str(money.round_to(amount / ((won + lost) * cycle), currency))
     return {
         "pipeline": pipeline.name,
         "stages": [
@@ -221,9 +222,9 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
         "open_deals": dict(sorted(open_counts.items())),
         "won": won,
         "lost": lost,
-        "win_rate": round(win_rate, 4) if win_rate is not None else None,
+        "win_rate": _rate(won, won + lost),
         "average_won_value": totals_json(averages),
-        "average_cycle_days": round(cycle, 1) if cycle is not None else None,
+        "average_cycle_days": float(round(cycle, 1)) if cycle is not None else None,
         "velocity_per_day": per_day,
     }
 

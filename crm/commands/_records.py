@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,11 +22,12 @@ from crm.commands._options import (
     WhereOpt,
     interactive,
 )
-from crm.config import Config
+from crm.config import Config, Pipeline
 from crm.context import AppContext, app_context
 from crm.errors import ConflictError, DataError, UsageError, ValidationError
 from crm.ids import slugify
-from crm.models import RECORD_TYPES, Issue, Kind, RecordType, record_type
+from crm.models import COMPANY, DEAL, RECORD_TYPES, Issue, Kind, RecordType, record_type
+from crm.pipeline import DealLine, deal_line
 from crm.records import (
     Edit,
     Record,
@@ -117,6 +119,41 @@ def select(
         for rec, obj in pairs
         if all(t in (x.lower() for x in obj["tags"]) for t in wanted)
         and all(p(obj) for p in predicates)
+    ]
+
+
+def chosen_pipeline(config: Config, name: str | None) -> Pipeline:
+    """The pipeline --pipeline names (the default one for None)."""
+    chosen = config.pipeline(name)
+    if chosen is None:
+        known = ", ".join(p.name for p in config.pipelines)
+        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
+    return chosen
+
+
+def deal_lines(
+    ctx: AppContext, where: str | None, tags: Sequence[str] | None, segment: str | None
+) -> list[DealLine]:
+    """The selected deals for the board, the forecast and the reports, with company names.
+
+    Deals whose pipeline or stage crm.yaml does not declare cannot be placed: they are left
+    out with a warning rather than silently.
+    """
+    config = ctx.config
+    now = dates.now()
+    lines = [deal_line(rec, config, now) for rec, _ in select(ctx, DEAL, where, tags, segment)]
+    unplaced = [line.record.id for line in lines if line.stage is None]
+    if unplaced:
+        shown = ", ".join(unplaced[:5]) + (", ..." if len(unplaced) > 5 else "")
+        output.warn(
+            f"left out {len(unplaced)} deal(s) whose pipeline or stage crm.yaml does not "
+            f"declare: {shown} (see `crm check`)"
+        )
+    names = {c.id: c.title for c in scan(ctx, COMPANY, quiet=True)}
+    return [
+        replace(line, company_name=names.get(str(line.record.data.get("company"))))
+        for line in lines
+        if line.stage is not None
     ]
 
 

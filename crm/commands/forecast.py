@@ -8,11 +8,9 @@ import typer
 
 from crm import dates, output
 from crm.commands._options import FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
-from crm.commands._records import select
+from crm.commands._records import chosen_pipeline, deal_lines
 from crm.context import app_context
 from crm.errors import UsageError
-from crm.models import DEAL
-from crm.pipeline import deal_line
 from crm.pipeline import forecast as make_forecast
 
 
@@ -46,14 +44,10 @@ def forecast(
     if by not in ("month", "quarter"):
         raise UsageError(f"--by takes month or quarter, not '{by}'")
     ctx = app_context()
-    config = ctx.config
-    if name is not None and config.pipeline(name) is None:
-        known = ", ".join(p.name for p in config.pipelines)
-        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
-    now = dates.now()
-    lines = [deal_line(rec, config, now) for rec, _ in select(ctx, DEAL, where, tag, segment)]
+    lines = deal_lines(ctx, where, tag, segment)
     if name is not None:
-        lines = [line for line in lines if line.pipeline and line.pipeline.name == name]
+        chosen = chosen_pipeline(ctx.config, name)
+        lines = [line for line in lines if line.pipeline == chosen]
     count = -(-months // 3) if by == "quarter" else months
-    result = make_forecast(lines, now.date(), "quarter" if by == "quarter" else "month", count)
+    result = make_forecast(lines, dates.today(), "quarter" if by == "quarter" else "month", count)
     output.emit_forecast(result.json(), output.resolve_format(fmt))

@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from crm import dates, output
+from crm import output
 from crm.commands._options import FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
-from crm.commands._records import select
+from crm.commands._records import chosen_pipeline, deal_lines
 from crm.context import app_context
-from crm.errors import UsageError
-from crm.models import DEAL
-from crm.pipeline import board, deal_line
+from crm.pipeline import board
 
 
 def pipeline(
@@ -40,11 +38,6 @@ def pipeline(
       crm pipeline --format json | jq '.open.weighted'
     """
     ctx = app_context()
-    config = ctx.config
-    chosen = config.pipeline(name)
-    if chosen is None:
-        known = ", ".join(p.name for p in config.pipelines)
-        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
-    now = dates.now()
-    lines = [deal_line(rec, config, now) for rec, _ in select(ctx, DEAL, where, tag, segment)]
+    chosen = chosen_pipeline(ctx.config, name)
+    lines = deal_lines(ctx, where, tag, segment)
     output.emit_board(board(lines, chosen).json(), output.resolve_format(fmt), show_closed=closed)

@@ -9,13 +9,11 @@ import typer
 
 from crm import dates, output, reports
 from crm.commands._options import CrmTyper, FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
-from crm.commands._records import scan, select
-from crm.config import Config, Pipeline
-from crm.context import AppContext, app_context
+from crm.commands._records import chosen_pipeline, deal_lines, scan
+from crm.context import app_context
 from crm.errors import UsageError
-from crm.models import DEAL, LEAD
+from crm.models import LEAD
 from crm.money import display_totals
-from crm.pipeline import DealLine, deal_line
 
 app = CrmTyper()
 
@@ -56,19 +54,11 @@ def _date(text: str | None, option: str) -> dt.date | None:
         raise UsageError(f"{option}: '{text}' is not a date (YYYY-MM-DD or today-N)") from exc
 
 
-def _pipeline(config: Config, name: str | None) -> Pipeline:
-    chosen = config.pipeline(name)
-    if chosen is None:
-        known = ", ".join(p.name for p in config.pipelines)
-        raise UsageError(f"no pipeline '{name}'", hint=f"pipelines: {known}")
-    return chosen
-
-
-def _lines(
-    ctx: AppContext, where: str | None, tag: list[str] | None, segment: str | None
-) -> list[DealLine]:
-    now = dates.now()
-    return [deal_line(rec, ctx.config, now) for rec, _ in select(ctx, DEAL, where, tag, segment)]
+def _period_dates(since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
+    start, end = _date(since, "--since"), _date(until, "--until")
+    if start and end and start > end:
+        raise UsageError(f"--since {start} is after --until {end}")
+    return start, end
 
 
 def _percent(rate: float | None) -> str:
@@ -112,9 +102,9 @@ def funnel(
       crm report funnel --since 2026-01-01 --until 2026-06-30 --format json
     """
     ctx = app_context()
-    pipeline = _pipeline(ctx.config, name)
-    start, end = _date(since, "--since"), _date(until, "--until")
-    lines = _lines(ctx, where, tag, segment)
+    pipeline = chosen_pipeline(ctx.config, name)
+    start, end = _period_dates(since, until)
+    lines = deal_lines(ctx, where, tag, segment)
     data = reports.funnel(lines, scan(ctx, LEAD), pipeline, start, end)
     stages = data["stages"]
     rows = [
@@ -161,8 +151,8 @@ def winloss(
       crm report winloss --since today-365 --format csv
     """
     ctx = app_context()
-    start, end = _date(since, "--since"), _date(until, "--until")
-    data = reports.winloss(_lines(ctx, where, tag, segment), start, end)
+    start, end = _period_dates(since, until)
+    data = reports.winloss(deal_lines(ctx, where, tag, segment), start, end)
     won, lost = data["won"], data["lost"]
     summary = [
         ("Won", f"{won['count']} deals, {display_totals(won['totals'])}"),
@@ -209,8 +199,8 @@ def velocity(
       crm report velocity --pipeline hosting --format json
     """
     ctx = app_context()
-    pipelines = [_pipeline(ctx.config, name)] if name else list(ctx.config.pipelines)
-    lines = _lines(ctx, where, tag, segment)
+    pipelines = [chosen_pipeline(ctx.config, name)] if name else list(ctx.config.pipelines)
+    lines = deal_lines(ctx, where, tag, segment)
     results = [reports.velocity(lines, p, dates.now()) for p in pipelines]
     tables = []
     summary: list[tuple[str, str]] = []
@@ -253,9 +243,8 @@ def velocity(
         for r in results
         for s in r["stages"]
     ]
-    data_out: Any = results[0] if len(results) == 1 else results
     report = output.Report("Velocity", tables, summary)
-    _emit(report, data_out, fmt, csv_rows, ["pipeline", "stage", "average_days", "stays"])
+    _emit(report, results, fmt, csv_rows, ["pipeline", "stage", "average_days", "stays"])
 
 
 @app.command("stalled")
@@ -275,7 +264,7 @@ def stalled(
     """
     ctx = app_context()
     limit = reports.stalled_days(ctx.config, days)
-    deals = reports.stalled(_lines(ctx, where, tag, segment), limit)
+    deals = reports.stalled(deal_lines(ctx, where, tag, segment), limit)
     rows = [
         {
             **d,
