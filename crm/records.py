@@ -244,13 +244,16 @@ def plan(
 
 
 def _defaults(rtype: RecordType, config: Config, new: Mapping[str, Any]) -> list[Edit]:
-    """What a new record gets unless told otherwise: a deal's first stage and currency."""
+    """What a new record gets unless told otherwise: a deal's pipeline (written out, so that a
+    later change of the default pipeline never moves it), first stage and currency."""
     if rtype.name == "lead" and not new.get("status"):
         return [Edit("set", ("status",), "new")]
     if rtype.name != "deal":
         return []
     edits = []
     pipeline = config.pipeline(new.get("pipeline"))
+    if not new.get("pipeline") and pipeline is not None:
+        edits.append(Edit("set", ("pipeline",), pipeline.name))
     if not new.get("stage") and pipeline is not None:
         edits.append(Edit("set", ("stage",), pipeline.first_stage.name))
     if new.get("value") is not None and not new.get("currency"):

@@ -555,7 +555,7 @@ def test_show_warns_about_a_dangling_reference(crm, pipeline):
     result = crm("deal", "show", "acme-shop", "-f", "json")
     assert result.ok
     assert (
-        "deals/acme-shop.yaml:2: company: no company 'gone-ltd' (dangling reference)"
+        "deals/acme-shop.yaml:3: company: no company 'gone-ltd' (dangling reference)"
         in result.stderr
     )
 
