@@ -16,7 +16,7 @@ from crm.config import CONFIG_FILE, Config, parse_config
 from crm.errors import ConfigError, ConflictError, DataError, NotFoundError
 from crm.models import RECORD_TYPES, Issue, RecordType
 from crm.records import Edit, Record, apply
-from crm.store import atomic, yamlio
+from crm.store import atomic, journal, yamlio
 from crm.store.folder import STATE_DIR
 from crm.store.lock import folder_lock
 
@@ -169,11 +169,14 @@ class Transaction:
         self.now = dates.now()
         self._staged: dict[Path, Change] = {}
         self._lock: contextlib.ExitStack | None = None
+        self.recovered = False
 
     def __enter__(self) -> Transaction:
         if not self.dry_run:
             self._lock = contextlib.ExitStack()
             self._lock.enter_context(folder_lock(self.store.root / STATE_DIR / "lock"))
+            # A command killed in the middle of a change to several files is undone first.
+            self.recovered = journal.roll_back(self.store.root / STATE_DIR)
         return self
 
     def __exit__(
@@ -244,22 +247,20 @@ class Transaction:
     def _commit(self) -> None:
         for folder in {path.parent for path in self._staged}:
             atomic.remove_stale_temps(folder)  # what a killed writer left; we hold the lock
-        ready: list[tuple[Path, Path]] = []
+        steps: list[journal.Step] = []
         try:
             for path, change in self._staged.items():
+                temp = None
                 if change.after is not None:
-                    ready.append(
-                        (atomic.write_temp(path, change.after, atomic.mode_of(path)), path)
-                    )
+                    temp = atomic.write_temp(path, change.after, atomic.mode_of(path))
+                steps.append(journal.Step(path, temp))
         except BaseException:
-            for temp, _ in ready:
-                with contextlib.suppress(OSError):
-                    temp.unlink()
+            for step in steps:
+                if step.temp is not None:
+                    with contextlib.suppress(OSError):
+                        step.temp.unlink()
             raise
-        for temp, path in ready:
-            atomic.replace(temp, path)
-        for path, change in self._staged.items():
-            if change.after is None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                atomic.fsync_dir(path.parent)
+        if len(steps) == 1 and steps[0].temp is not None:
+            atomic.replace(steps[0].temp, steps[0].path)  # one rename is atomic by itself
+        elif steps:
+            journal.apply(self.store.root / STATE_DIR, steps)
