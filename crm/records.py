@@ -317,6 +317,27 @@ def _status_edits(current: Mapping[str, Any], edits: list[Edit], now: dt.datetim
         edits.append(Edit("set", ("last_contact",), local_date(now)))
 
 
+def history_edits(
+    rtype: RecordType,
+    config: Config,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    now: dt.datetime,
+) -> list[Edit]:
+    """The history entries for a stage or status changed outside `plan` (in an editor)."""
+    keys = ("pipeline", "stage", "lost_reason") if rtype.name == "deal" else ("status",)
+    edits = [
+        Edit("set", (key,), after[key])
+        for key in keys
+        if after.get(key) is not None and after.get(key) != before.get(key)
+    ]
+    if rtype.name == "deal":
+        _stage_edits(config, before, edits, now)
+    elif rtype.name == "lead" and after.get("converted") == before.get("converted"):
+        _status_edits(before, edits, now)
+    return [edit for edit in edits if edit.op == "push"]
+
+
 def _values(
     tgt: Target, texts: Sequence[str], config: Config, resolve_ref: RefResolver
 ) -> list[Any]:

@@ -504,3 +504,25 @@ def test_several_pipelines(crm, folder):
     )
     result = crm("check")
     assert "deals/server.yaml:3: stage: 'inquiry' is not one of: trial, signed" in result.stdout
+
+
+def test_a_stage_changed_in_the_editor_is_dated_too(crm, sales, tmp_path):
+    import sys
+
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('stage: proposal', 'stage: negotiation'))\n"
+    )
+    result = crm(
+        "deal", "edit", "alpha", env={"EDITOR": f"{sys.executable} {script}", **at("2026-11-22")}
+    )
+    assert result.ok, result.stderr
+    data = yaml.safe_load((sales / "deals" / "alpha.yaml").read_text())
+    last = data["history"][-1]
+    assert (last["stage"], last["from"], str(last["at"])[:10]) == (
+        "negotiation",
+        "proposal",
+        "2026-11-22",
+    )
+    assert run_json(crm, "deal", "show", "alpha")["days_in_stage"] == 1

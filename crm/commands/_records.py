@@ -35,6 +35,7 @@ from crm.records import (
     check_id,
     dangling,
     email_clash,
+    history_edits,
     new_record,
     parse_assignment,
     plan,
@@ -550,9 +551,10 @@ def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> No
                 f"{rec.path} was changed by someone else while you edited it",
                 hint=f"your version is kept in {scratch}",
             )
-        stamped = yamlio.edit_text(
-            text, rec.path, [Edit("set", ("updated",), tx.now)], rec.type.key_order
-        )
+        after = yamlio.parse(text, rec.path).data
+        dated = history_edits(rec.type, ctx.config, rec.data, after, tx.now)
+        touched = [*dated, Edit("set", ("updated",), tx.now)]
+        stamped = yamlio.edit_text(text, rec.path, touched, rec.type.key_order)
         tx.write_text(rec.type, rec.id, stamped)
     scratch.unlink()
     if dry_run:
