@@ -449,6 +449,20 @@ def emit_board(board: Mapping[str, Any], fmt: Format, *, show_closed: bool) -> N
     console.print(Text(f"Weighted: {display_totals(opened['weighted'])}", style="bold"))
 
 
+def emit_scores(rows: Sequence[Mapping[str, Any]], fmt: Format) -> None:
+    """Lead scores: for people, each lead with every rule that gave it points on a line."""
+    if fmt is not Format.TABLE:
+        emit_rows(rows, ["id", "name", "status", "score", "band", "reasons"], fmt)
+        return
+    style = _Style()
+    lines = []
+    for row in rows:
+        head = f"{row['score']:>4}  {row['band']:<5}  {_clean(str(row['name']))} ({row['id']})"
+        lines.append(style.bold(head) + style.dim(f"  {row.get('status') or ''}"))
+        lines += [f"      {rule['points']:+4d}  {_clean(rule['label'])}" for rule in row["rules"]]
+    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+
+
 def bar(value: float, largest: float, width: int) -> str:
     """A horizontal bar of eighths-of-a-cell blocks, `width` cells for `largest`."""
     if largest <= 0 or value <= 0:

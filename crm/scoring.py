@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ class Scorer:
         self._rules: list[tuple[Rule, Predicate]] = []
         for rule in config.rules:
             try:
-                self._rules.append((rule, parse_where(rule.when, LEAD, config)))
+                self._rules.append((rule, _parse_rule(rule.when, config)))
             except UsageError:
                 continue  # reported by `problems`; a bad rule gives no points meanwhile
 
@@ -44,16 +45,30 @@ class Scorer:
         return Score(points, self.config.band(points), hits)
 
 
+_SELF_REFERENCE = re.compile(r"(?<![\w.])(score|band)(?![\w.])")
+
+
+def _parse_rule(when: str, config: Config) -> Predicate:
+    if _SELF_REFERENCE.search(when):
+        raise UsageError("a scoring rule cannot depend on the score or band it makes")
+    return parse_where(when, LEAD, config)
+
+
 def problems(config: Config) -> list[Issue]:
     """Scoring rules and segments whose filter does not parse (for `crm check`)."""
-    checks = [(f"scoring.rules.{i}.when", LEAD, rule.when) for i, rule in enumerate(config.rules)]
+    out = []
+    for i, rule in enumerate(config.rules):
+        try:
+            _parse_rule(rule.when, config)
+        except UsageError as exc:
+            out.append(Issue(CONFIG_FILE, None, f"scoring.rules.{i}.when: {exc.message}"))
+    checks = []
     for name, spec in config.segments.items():
         for rtype in RECORD_TYPES.values():
             expression = spec.get(rtype.name) if isinstance(spec, Mapping) else spec
             if expression is not None and (isinstance(spec, Mapping) or rtype.name == "deal"):
                 key = f"segments.{name}" + (f".{rtype.name}" if isinstance(spec, Mapping) else "")
                 checks.append((key, rtype, expression))
-    out = []
     for key, rtype, expression in checks:
         try:
             parse_where(expression, rtype, config)

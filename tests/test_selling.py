@@ -326,12 +326,17 @@ def test_scoring_rules_from_crm_yaml(crm, folder):
     assert crm("lead", "add", "A", "--tag", "vip").ok
     assert crm("lead", "add", "B", "--source", "event").ok
     rows = {r["id"]: r for r in run_json(crm, "lead", "score")}
-    assert (rows["a"]["score"], rows["a"]["band"], rows["a"]["reasons"]) == (40, "hot", "+40 VIP")
-    assert (rows["b"]["band"], rows["b"]["reasons"]) == ("warm", "+5 source=event")
+    assert (rows["a"]["score"], rows["a"]["band"], rows["a"]["reasons"]) == (40, "hot", "VIP (+40)")
+    assert (rows["b"]["band"], rows["b"]["reasons"]) == ("warm", "source=event (+5)")
+    table = crm("lead", "score", "-f", "table").stdout
+    assert "  40  hot    A (a)" in table and "       +40  VIP" in table
+    assert "'" not in crm("lead", "score", "-f", "csv").stdout  # no formula guard needed
     rules[0]["when"] = "colour=red"
+    rules[1]["when"] = "score>5"
     configure(folder, scoring={"rules": rules})
     result = crm("check")
     assert result.exit_code == 1 and "scoring.rules.0.when" in result.stdout
+    assert "scoring.rules.1.when: a scoring rule cannot depend on the score" in result.stdout
 
 
 def test_convert_creates_and_links(crm, folder):

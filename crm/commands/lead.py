@@ -198,7 +198,7 @@ def score(
     rows = []
     for rec, obj in pairs:
         result = scorer.score(obj)
-        reasons = ", ".join(f"+{r.points} {r.label}" for r in result.hits)
+        reasons = "; ".join(f"{r.label} ({r.points:+d})" for r in result.hits)
         rows.append(
             {
                 "id": rec.id,
@@ -209,8 +209,7 @@ def score(
             }
         )
     rows.sort(key=lambda r: (-r["score"], r["id"]))
-    columns = ["id", "name", "status", "score", "band", "reasons"]
-    output.emit_rows(rows, columns, output.resolve_format(fmt))
+    output.emit_scores(rows, output.resolve_format(fmt))
 
 
 def convert(
