@@ -114,7 +114,8 @@ def emit_rows(
         _yaml(list(items), out)
     elif fmt is Format.IDS:
         for item in items:
-            out.write(f"{item.get('id', '')}\n")
+            if item.get("id"):
+                out.write(f"{item['id']}\n")
     elif fmt is Format.CSV:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
@@ -482,15 +483,17 @@ def emit_forecast(data: Mapping[str, Any], fmt: Format) -> None:
         rows = [
             {
                 "period": b["period"],
-                "currency": c,
+                "start": b["start"],
+                "end": b["end"],
                 "count": b["count"],
+                "currency": c,
                 "weighted": w,
                 "total": b["totals"].get(c),
             }
             for b in buckets
-            for c, w in sorted(b["weighted"].items())
+            for c, w in (sorted(b["weighted"].items()) or [(None, None)])
         ]
-        emit_rows(rows, ["period", "currency", "count", "weighted", "total"], fmt)
+        emit_rows(rows, ["period", "start", "end", "count", "currency", "weighted", "total"], fmt)
         return
     from rich import box
     from rich.table import Table
