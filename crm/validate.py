@@ -7,7 +7,6 @@ it (or None). Both know every field kind; custom fields come as `Field`s built f
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -257,13 +256,7 @@ def _check_address(value: Any) -> str | None:
 
 
 def _is_timestamp(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+    return dates.parse_timestamp(value) is not None
 
 
 def _yaml_type(value: Any) -> str:
