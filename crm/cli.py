@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         False,
     ),
     "forecast": ("crm.commands.forecast", "Weighted revenue ahead, by month or quarter.", False),
+    "log": ("crm.commands.activity", "Log a call, email, meeting or note.", False),
+    "activity": ("crm.commands.activity", "Activities: calls, emails, meetings, notes.", True),
+    "task": ("crm.commands.task", "Tasks and follow-ups, with due dates and repeats.", True),
     "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }

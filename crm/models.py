@@ -26,6 +26,11 @@ class Kind(StrEnum):
     STAGE = "stage"  # a stage of the deal's pipeline, declared in crm.yaml
     PIPELINE = "pipeline"  # a pipeline declared in crm.yaml
     REF = "ref"  # the id of another record
+    REFS = "refs"  # ids of other records of one type
+    WHEN = "when"  # a date, or a date and time (a task's due)
+    MINUTES = "minutes"  # a duration in whole minutes
+    CADENCE = "cadence"  # a keep-in-touch interval: 2w, 1m, 3m
+    REPEAT = "repeat"  # daily, weekly, monthly, yearly or an RRULE
     TAGS = "tags"
     ADDRESS = "address"
     CUSTOM = "custom"  # the mapping of custom fields declared in crm.yaml
@@ -33,9 +38,12 @@ class Kind(StrEnum):
     LINKS = "links"  # what a converted lead became, kept by crm
 
 
-LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS})
+LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS, Kind.REFS})
 ADDRESS_KEYS = ("street", "postcode", "city", "region", "country")
 LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "junk", "converted")
+ACTIVITY_TYPES = ("call", "email", "meeting", "note")
+TASK_STATUSES = ("open", "done")
+PRIORITIES = ("high", "medium", "low")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,7 +82,8 @@ class RecordType:
         return tuple(f.name for f in self.fields)
 
     def refs(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if f.kind is Kind.REF)
+        """Fields that hold ids of other records: one (REF) or several (REFS)."""
+        return tuple(f for f in self.fields if f.kind in (Kind.REF, Kind.REFS))
 
 
 def _common_tail(*kept: Field) -> tuple[Field, ...]:
@@ -101,6 +110,28 @@ def _address() -> Field:
     return Field(name="address", kind=Kind.ADDRESS, help="Postal address.")
 
 
+def _touch() -> tuple[Field, ...]:
+    return (
+        Field(name="cadence", kind=Kind.CADENCE, help="Keep in touch every 2w, 1m, 3m, ..."),
+        Field(name="touch_after", kind=Kind.DATE, help="No touch reminder before this date."),
+    )
+
+
+def _links() -> tuple[Field, ...]:
+    """The records an activity or a task is about."""
+    return tuple(
+        Field(
+            name=plural, kind=Kind.REFS, target=name, aliases=(name,), help=f"{name.capitalize()}s."
+        )
+        for name, plural in (
+            ("contact", "contacts"),
+            ("company", "companies"),
+            ("lead", "leads"),
+            ("deal", "deals"),
+        )
+    )
+
+
 CONTACT = RecordType(
     name="contact",
     plural="contacts",
@@ -112,6 +143,7 @@ CONTACT = RecordType(
         Field(name="title", kind=Kind.TEXT, aliases=("role",), help="Job title or role."),
         Field(name="company", kind=Kind.REF, target="company", help="The company worked for."),
         _address(),
+        *_touch(),
         *_common_tail(),
     ),
     columns=("id", "name", "emails", "phones", "company", "tags"),
@@ -129,6 +161,7 @@ COMPANY = RecordType(
         _emails(),
         _phones(),
         _address(),
+        *_touch(),
         *_common_tail(),
     ),
     columns=("id", "name", "domain", "industry", "tags"),
@@ -224,7 +257,51 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "deal": ("weighted", "days_in_stage"),
 }
 
-RECORD_TYPES: dict[str, RecordType] = {t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL)}
+ACTIVITY = RecordType(
+    name="activity",
+    plural="activities",
+    title="text",
+    fields=(
+        Field(
+            name="type",
+            kind=Kind.CHOICE,
+            choices=ACTIVITY_TYPES,
+            required=True,
+            help="call, email, meeting or note.",
+        ),
+        Field(name="at", kind=Kind.WHEN, required=True, help="When it happened."),
+        Field(name="duration", kind=Kind.MINUTES, help="How long, in minutes (30m, 1h)."),
+        Field(name="text", kind=Kind.LONGTEXT, required=True, help="What happened."),
+        *_links(),
+        Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
+        Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
+        Field(name="created", kind=Kind.TIMESTAMP, writable=False),
+        Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
+    ),
+    columns=("id", "at", "type", "text", "contacts", "companies", "deals"),
+)
+
+TASK = RecordType(
+    name="task",
+    plural="tasks",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What to do."),
+        Field(name="due", kind=Kind.WHEN, help="When it is due: a date, or a date and time."),
+        Field(name="status", kind=Kind.CHOICE, choices=TASK_STATUSES, help="open or done."),
+        Field(name="priority", kind=Kind.CHOICE, choices=PRIORITIES, help="high, medium or low."),
+        Field(name="repeat", kind=Kind.REPEAT, help="daily, weekly, monthly, yearly or an RRULE."),
+        Field(name="anchor", kind=Kind.WHEN, writable=False),
+        *_links(),
+        Field(name="done_at", kind=Kind.TIMESTAMP, writable=False),
+        *_common_tail(),
+    ),
+    columns=("id", "due", "title", "priority", "status", "contacts", "deals"),
+)
+
+RECORD_TYPES: dict[str, RecordType] = {
+    t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, TASK)
+}
 
 
 def record_type(name: str) -> RecordType:

@@ -113,7 +113,7 @@ def referrers(target: Record, everything: Mapping[str, Sequence[Record]]) -> lis
         if not refs:
             continue
         for rec in records:
-            if any(rec.data.get(f.name) == target.id for f in refs):
+            if any(target.id in _ids(rec.data.get(f.name)) for f in refs):
                 found.append(rec)
     return found
 
@@ -234,7 +234,7 @@ def plan(
             if not after.get(head.name):
                 raise ValidationError(f"{head.name} is required and cannot be removed")
     if not current:
-        edits.extend(_defaults(rtype, config, apply({}, edits)))
+        edits.extend(_defaults(rtype, config, apply({}, edits, typed=True)))
     if rtype.name == "deal":
         _stage_edits(config, current, edits, now)
     elif rtype.name == "lead":
@@ -248,6 +248,11 @@ def _defaults(rtype: RecordType, config: Config, new: Mapping[str, Any]) -> list
     later change of the default pipeline never moves it), first stage and currency."""
     if rtype.name == "lead" and not new.get("status"):
         return [Edit("set", ("status",), "new")]
+    if rtype.name == "task":
+        edits = [] if new.get("status") else [Edit("set", ("status",), "open")]
+        if new.get("repeat") and new.get("due") is not None and not new.get("anchor"):
+            edits.append(Edit("set", ("anchor",), new["due"]))  # monthly stays on the 31st
+        return edits
     if rtype.name != "deal":
         return []
     edits = []
@@ -345,7 +350,7 @@ def _values(
         texts = [part for text in texts for part in str(text).split(",")]
     values = []
     for text in texts:
-        if tgt.field.kind is Kind.REF and str(text).strip():
+        if tgt.field.kind in (Kind.REF, Kind.REFS) and str(text).strip():
             assert tgt.field.target is not None
             values.append(resolve_ref(tgt.field.target, str(text)))
             continue
@@ -549,14 +554,34 @@ def _money_problem(value: Any, currency: str, *, negative_ok: bool = True) -> st
 Exists = Callable[[str, str], bool]  # (record type, id) -> is there such a record
 
 
+def _ids(value: Any) -> list[str]:
+    """The ids a reference field holds: one (REF) or a list (REFS)."""
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v]
+
+
 def dangling(rec: Record, exists: Exists) -> list[Issue]:
     """The references of `rec` that name no existing record."""
     issues = []
     for f in rec.type.refs():
-        value = rec.data.get(f.name)
-        if isinstance(value, str) and value and f.target and not exists(f.target, value):
-            issues.append(rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)"))
+        for i, value in enumerate(_ids(rec.data.get(f.name))):
+            if f.target and not exists(f.target, value):
+                at = f"{f.name}.{i}" if f.kind is Kind.REFS else f.name
+                issues.append(
+                    rec.issue(f.name, f"no {f.target} '{value}' (dangling reference)", at=at)
+                )
     return issues
+
+
+def unlink_edits(rec: Record, target: Record) -> list[Edit]:
+    """The edits that remove every reference `rec` holds to `target`."""
+    edits = []
+    for f in rec.type.refs():
+        if f.target == target.type.name and target.id in _ids(rec.data.get(f.name)):
+            if f.kind is Kind.REFS:
+                edits.append(Edit("remove", (f.name,), [target.id]))
+            else:
+                edits.append(Edit("unset", (f.name,)))
+    return edits
 
 
 def email_key(email: str) -> str:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from crm import dates, ids, money
+from crm import dates, ids, money, when
 from crm.errors import ValidationError
 from crm.models import ADDRESS_KEYS, Field, Kind
 
@@ -76,8 +76,16 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return _choice(stripped, field.choices)
     if kind in (Kind.STAGE, Kind.PIPELINE):
         return stripped  # checked against the deal's pipeline as a whole (records.plan)
-    if kind is Kind.REF:
+    if kind in (Kind.REF, Kind.REFS):
         return stripped  # resolved against the store by the caller
+    if kind is Kind.WHEN:
+        return when.parse_when(stripped, dates.now())
+    if kind is Kind.MINUTES:
+        return when.parse_duration(stripped)
+    if kind is Kind.CADENCE:
+        return when.parse_cadence(stripped)
+    if kind is Kind.REPEAT:
+        return when.parse_repeat(stripped)
     raise ValidationError(f"cannot be set from text (kind {kind})")
 
 
@@ -191,6 +199,9 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return _check_address(value)
     if kind is Kind.BOOL:
         return None if isinstance(value, bool) else f"'{value}' is not yes or no (true/false)"
+    if kind is Kind.MINUTES:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return None if ok else f"'{value}' is not a number of minutes"
     if kind is Kind.PERCENT:
         if isinstance(value, int) and 0 <= value <= 100:
             return None
@@ -215,8 +226,12 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return "must be a single line of text"
     if kind in (Kind.TEXT, Kind.LONGTEXT):
         return None
-    if kind is Kind.REF:
+    if kind in (Kind.REF, Kind.REFS):
         return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
+    if kind is Kind.WHEN:
+        if dates.is_iso_date(str(value)) or _is_timestamp(value):
+            return None
+        return f"'{value}' is not a date (YYYY-MM-DD) or a timestamp"
     if kind is Kind.CHOICE:  # in a file, exactly as declared
         choices = field.choices
         return None if value in choices else f"'{value}' is not one of: {', '.join(choices)}"

@@ -24,7 +24,14 @@ from crm.commands._options import (
 )
 from crm.config import Config, Pipeline
 from crm.context import AppContext, app_context
-from crm.errors import ConflictError, DataError, UsageError, ValidationError
+from crm.errors import (
+    AmbiguousRefError,
+    ConflictError,
+    DataError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+)
 from crm.ids import slugify
 from crm.models import COMPANY, DEAL, RECORD_TYPES, Issue, Kind, RecordType, record_type
 from crm.pipeline import DealLine, deal_line
@@ -43,6 +50,7 @@ from crm.records import (
     resolve,
     target,
     to_json,
+    unlink_edits,
     validate_one,
 )
 from crm.views import objects
@@ -56,6 +64,42 @@ def find(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
     if ctx.store.exists(rtype, wanted):
         return ctx.store.read(rtype, wanted)
     return resolve(rtype, scan(ctx, rtype), ref)
+
+
+LINKABLE = ("contact", "company", "lead", "deal")
+
+
+def find_any(ctx: AppContext, ref: str) -> Record:
+    """A contact, company, lead or deal: `type:ref` says which, else the one type it matches."""
+    kind, colon, rest = ref.partition(":")
+    if colon and kind in LINKABLE:
+        return find(ctx, RECORD_TYPES[kind], rest)
+    wanted = ref.strip().lower()
+    exact = [RECORD_TYPES[t] for t in LINKABLE if ctx.store.exists(RECORD_TYPES[t], wanted)]
+    if len(exact) == 1:
+        return ctx.store.read(exact[0], wanted)
+    found: list[Record] = []
+    for name in LINKABLE:
+        try:
+            found.append(find(ctx, RECORD_TYPES[name], ref))
+        except NotFoundError:
+            continue
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFoundError(f"no contact, company, lead or deal matches '{ref}'")
+    shown = [f"{r.type.name}:{r.id} ({r.title})" for r in found]
+    raise AmbiguousRefError("record", ref, shown)
+
+
+def links(records: Sequence[Record]) -> list[tuple[str, str, Any]]:
+    """Assignments linking an activity or a task to `records` (contacts=..., deals=...)."""
+    grouped: dict[str, list[str]] = {}
+    for rec in records:
+        grouped.setdefault(rec.type.plural, [])
+        if rec.id not in grouped[rec.type.plural]:
+            grouped[rec.type.plural].append(rec.id)
+    return [(plural, "=", ids) for plural, ids in grouped.items()]
 
 
 def scan(ctx: AppContext, rtype: RecordType, *, quiet: bool = False) -> list[Record]:
@@ -168,8 +212,11 @@ def add_record(
     custom: Sequence[str] | None,
     explicit_id: str | None,
     dry_run: bool,
-) -> None:
-    """Create a record from option values (field name -> text or list of texts); print its id."""
+    base: str | None = None,
+) -> str | None:
+    """Create a record from option values (field name -> text or list of texts); print its id.
+
+    The id is `explicit_id`, else made from `base`, else from the record's name or title."""
     ctx = app_context()
     config = ctx.config
     assignments: list[tuple[str, str, Any]] = []
@@ -190,12 +237,14 @@ def add_record(
         preview = apply({}, edits)
         _refuse_duplicate_emails(ctx, rtype, preview, None)
         body = new_record(rtype, config, edits, tx.now)
-        base = explicit_id or slugify(str(preview.get(rtype.title, "")), fallback=rtype.name)
+        title = str(preview.get(rtype.title, "")).split("\n")[0]
+        base = explicit_id or base or slugify(title, fallback=rtype.name)
         rid = tx.create(rtype, body, base=base, exact=explicit_id is not None)
     if dry_run:
         output.emit_diff(tx.changes)
-    else:
-        print(rid)
+        return None
+    print(rid)
+    return rid
 
 
 def _refuse_duplicate_emails(
@@ -244,6 +293,8 @@ def related(ctx: AppContext, rec: Record) -> dict[str, Any]:
                 continue
             out[f.name] = {"id": other.id, target.title: other.title}
     for other_type in RECORD_TYPES.values():
+        if other_type.name in ("activity", "task"):
+            continue  # they are in the timeline
         if any(f.target == rec.type.name for f in other_type.refs()):
             everything = {other_type.name: scan(ctx, other_type, quiet=True)}
             rows = [_summary(r, config) for r in referrers(rec, everything)]
@@ -287,7 +338,12 @@ def _pairs(
 # -- the generic commands ---------------------------------------------------------------------
 
 
-def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> CrmTyper:
+def record_app(
+    rtype: RecordType,
+    example: str,
+    add: Callable[..., None],
+    list_command: Callable[..., None] | None = None,
+) -> CrmTyper:
     """A command group for `rtype`: its own `add`, and list, show, edit, set and rm.
 
     Its help text is the one in `crm.cli.COMMANDS`; `example` is a --where expression.
@@ -306,10 +362,12 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
         from crm.query import field_path, sort_objects
 
         ctx = app_context()
-        sort_field = (sort or rtype.title).lstrip("-")
-        sort_path = field_path(rtype, ctx.config, sort_field)
         objs = [obj for _, obj in select(ctx, rtype, where, tag, segment)]
-        objs = sort_objects(objs, sort_path, descending=bool(sort and sort.startswith("-")))
+        objs = sort_objects(
+            objs,
+            field_path(rtype, ctx.config, (sort or rtype.title).lstrip("-")),
+            descending=bool(sort and sort.startswith("-")),
+        )
         if limit:
             objs = objs[:limit]
         output.emit_rows(objs, rtype.columns, output.resolve_format(fmt))
@@ -436,8 +494,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
                     hint="--force removes it and clears those references",
                 )
             for user in users:
-                fields = [f.name for f in user.type.refs() if f.target == name]
-                tx.update(user, [Edit("unset", (f,)) for f in fields if user.data.get(f) == rec.id])
+                tx.update(user, unlink_edits(user, rec))
             tx.delete(rtype, rec.id)
         if dry_run:
             output.emit_diff(tx.changes)
@@ -453,7 +510,7 @@ def record_app(rtype: RecordType, example: str, add: Callable[..., None]) -> Crm
     """
 
     app.command("add")(add)
-    app.command("list")(list_records)
+    app.command("list")(list_command or list_records)
     app.command("show")(show)
     app.command("edit")(edit)
     app.command("set")(set_fields)

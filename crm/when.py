@@ -1,0 +1,198 @@
+"""WHEN: the dates and times people type (`tomorrow`, `+2w`, `friday 14:00`), durations,
+cadences, and the next occurrence of a repeating task. Arithmetic by python-dateutil."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cache
+from typing import Any
+
+from crm.errors import ValidationError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+REPEATS = ("daily", "weekly", "monthly", "yearly")
+_OFFSET_RE = re.compile(r"([+-])\s*([0-9]{1,4})\s*(d|w|m|y)")
+_TIME_RE = re.compile(r"([01]?[0-9]|2[0-3])[:.h]([0-5][0-9])")
+_SPAN_RE = re.compile(r"([0-9]{1,4})\s*(d|w|m|y)")
+_DURATION_RE = re.compile(r"(?:([0-9]{1,3})\s*h)?\s*(?:([0-9]{1,4})\s*(?:m|min)?)?")
+
+
+@cache
+def local_zone() -> dt.tzinfo:
+    """The user's time zone with its daylight-saving rules ($TZ, else the system's)."""
+    from dateutil import tz
+
+    return tz.gettz() or dt.UTC
+
+
+def _error(text: str) -> ValidationError:
+    return ValidationError(
+        f"'{text}' is not a date",
+        hint="YYYY-MM-DD [HH:MM], today, tomorrow, +3d, +2w, +1m, friday, next monday",
+    )
+
+
+def parse_when(text: str, now: dt.datetime) -> dt.date | dt.datetime:
+    """A date (or, with a time of day, a local datetime) from what a person typed."""
+
+    raw = text.strip()
+    lowered = raw.lower()
+    today = now.astimezone(local_zone()).date()
+    day: dt.date | None = None
+    time_match = _TIME_RE.search(lowered)
+    rest = (
+        (lowered[: time_match.start()] + lowered[time_match.end() :]).strip()
+        if time_match
+        else lowered
+    )
+    rest = re.sub(r"\s+at$", "", rest)
+    if (not rest and time_match) or rest in ("today", "now"):
+        day = today
+    elif rest == "tomorrow":
+        day = today + dt.timedelta(days=1)
+    elif rest == "yesterday":
+        day = today - dt.timedelta(days=1)
+    elif match := _OFFSET_RE.fullmatch(rest):
+        sign = -1 if match.group(1) == "-" else 1
+        day = today + _span(match.group(3), sign * int(match.group(2)))
+    elif (name := rest.removeprefix("next ").strip()) in WEEKDAYS or _weekday_prefix(name):
+        target = WEEKDAYS.index(_weekday_prefix(name) or name)
+        ahead = (target - today.weekday()) % 7 or 7  # the coming one, never today
+        day = today + dt.timedelta(days=ahead)
+    else:
+        parsed = _iso(raw)
+        if parsed is None:
+            raise _error(text)
+        return parsed
+    if time_match:
+        hour, minute = int(time_match.group(1)), int(time_match.group(2))
+        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=local_zone())
+    return day
+
+
+def _span(unit: str, count: int) -> Any:
+    """A calendar span: months and years keep the day of month where they can (Jan 31 + 1m is
+    Feb 28), which a fixed number of days would not."""
+    from dateutil.relativedelta import relativedelta
+
+    if unit == "d":
+        return relativedelta(days=count)
+    if unit == "w":
+        return relativedelta(weeks=count)
+    if unit == "m":
+        return relativedelta(months=count)
+    return relativedelta(years=count)
+
+
+def _weekday_prefix(name: str) -> str | None:
+    if len(name) >= 3:
+        for day in WEEKDAYS:
+            if day.startswith(name):
+                return day
+    return None
+
+
+def _iso(text: str) -> dt.date | dt.datetime | None:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return None
+    if re.fullmatch(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?([Zz]|[+-][0-9:]+)?", text
+    ):
+        try:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=local_zone())
+    return None
+
+
+def parse_duration(text: str) -> int:
+    """Minutes from `30m`, `1h`, `1h30m`, `90`."""
+    match = _DURATION_RE.fullmatch(text.strip().lower())
+    if not match or not (match.group(1) or match.group(2)):
+        raise ValidationError(f"'{text}' is not a duration", hint="e.g. 30m, 1h, 1h30m")
+    minutes = int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+    if minutes <= 0:
+        raise ValidationError(f"'{text}' is not a duration", hint="e.g. 30m, 1h, 1h30m")
+    return minutes
+
+
+def parse_cadence(text: str) -> str:
+    """A keep-in-touch interval as written in files: `2w`, `1m`, `10d`, `1y`."""
+    cleaned = text.strip().lower().removeprefix("every").strip()
+    match = _SPAN_RE.fullmatch(cleaned)
+    if not match or int(match.group(1)) == 0:
+        raise ValidationError(f"'{text}' is not a cadence", hint="e.g. 2w, 1m, 3m, 1y, 10d")
+    return f"{int(match.group(1))}{match.group(2)}"
+
+
+def cadence_after(start: dt.date, cadence: str) -> dt.date:
+    """The day a cadence of `cadence` from `start` ends."""
+
+    match = _SPAN_RE.fullmatch(parse_cadence(cadence))
+    assert match is not None
+    result: dt.date = start + _span(match.group(2), int(match.group(1)))
+    return result
+
+
+def parse_repeat(text: str) -> str:
+    """`daily`, `weekly`, `monthly`, `yearly`, or an RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=MO`)."""
+    cleaned = text.strip()
+    if cleaned.lower() in REPEATS:
+        return cleaned.lower()
+    rule = cleaned.removeprefix("RRULE:").removeprefix("rrule:")
+    try:
+        _rule(rule, dt.datetime(2026, 1, 1))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(
+            f"'{text}' is not a repetition",
+            hint="daily, weekly, monthly, yearly or an RRULE like FREQ=WEEKLY;BYDAY=MO,TH",
+        ) from exc
+    return rule.upper()
+
+
+def _rule(repeat: str, start: Any) -> Any:
+    from dateutil import rrule
+
+    if repeat in REPEATS:
+        frequencies: dict[str, Any] = {
+            "daily": rrule.DAILY,
+            "weekly": rrule.WEEKLY,
+            "monthly": rrule.MONTHLY,
+            "yearly": rrule.YEARLY,
+        }
+        freq = frequencies[repeat]
+        if repeat == "monthly" and start.day > 28:
+            # the 31st of each month, or its last day when it has fewer (never skip a month)
+            return rrule.rrule(freq, dtstart=start, bymonthday=(start.day, -1), bysetpos=1)
+        if repeat == "yearly" and (start.month, start.day) == (2, 29):
+            return rrule.rrule(freq, dtstart=start, bymonth=2, bymonthday=(29, -1), bysetpos=1)
+        return rrule.rrule(freq, dtstart=start)
+    return rrule.rrulestr(repeat, dtstart=start)
+
+
+def next_occurrence(
+    due: dt.date | dt.datetime, repeat: str, after: dt.date | dt.datetime
+) -> dt.date | dt.datetime | None:
+    """The first occurrence of `repeat`, counted from `due`, that falls after `after`.
+
+    Times keep their wall-clock hour across daylight-saving changes (09:00 stays 09:00).
+    """
+    if isinstance(due, dt.datetime):
+        zone = local_zone()
+        wall = due.astimezone(zone).replace(tzinfo=None)
+        limit = (
+            after
+            if isinstance(after, dt.datetime)
+            else dt.datetime.combine(after, dt.time.max, zone)
+        )
+        found = _rule(repeat, wall).after(limit.astimezone(zone).replace(tzinfo=None))
+        return None if found is None else found.replace(tzinfo=zone)
+    start = dt.datetime.combine(due, dt.time())
+    limit_day = after.date() if isinstance(after, dt.datetime) else after
+    found = _rule(repeat, start).after(dt.datetime.combine(limit_day, dt.time()))
+    return None if found is None else found.date()
