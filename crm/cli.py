@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "log": ("crm.commands.activity", "Log a call, email, meeting or note.", False),
     "activity": ("crm.commands.activity", "Activities: calls, emails, meetings, notes.", True),
     "task": ("crm.commands.task", "Tasks and follow-ups, with due dates and repeats.", True),
+    "agenda": ("crm.commands.agenda", "What needs doing, today and this week.", False),
+    "today": ("crm.commands.agenda", "The agenda (the same as crm agenda).", False),
+    "remind": ("crm.commands.agenda", "For cron: the agenda, silent when nothing is due.", False),
+    "touch": ("crm.commands.touch", "Keeping in touch: who is due, snooze.", True),
     "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }

@@ -10,6 +10,7 @@ from typing import Any
 from crm import money
 from crm.errors import ValidationError
 from crm.models import RECORD_TYPES, Field, Issue, Kind, line_of
+from crm.when import parse_cadence
 
 CONFIG_FILE = "crm.yaml"
 STAGE_STATUSES = ("open", "won", "lost")
@@ -120,6 +121,8 @@ class Config:
     bands: tuple[tuple[str, int], ...] = DEFAULT_BANDS  # highest minimum score first
     segments: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)
     stalled_days: int = 30
+    cadence: Mapping[str, str] = field(default_factory=dict)  # tag -> keep-in-touch interval
+    follow_up_days: int = 7  # a lead not contacted for this long shows in the agenda
 
     @property
     def default_pipeline(self) -> Pipeline:
@@ -212,10 +215,18 @@ def parse_config(
             segments[name] = spec
         else:
             problem(f"segments.{name}", "must be a filter, or a mapping of record types to filters")
-    stalled = data.get("stalled_days", 30)
-    if isinstance(stalled, bool) or not isinstance(stalled, int) or stalled < 1:
-        problem("stalled_days", f"'{stalled}' is not a whole number of days")
-        stalled = 30
+    stalled = _days(data, "stalled_days", 30, problem)
+    follow_up = _days(data, "follow_up_days", 7, problem)
+    cadence: dict[str, str] = {}
+    raw_cadence = data.get("cadence") or {}
+    if not isinstance(raw_cadence, dict):
+        problem("cadence", "must map tags to intervals, e.g. {client: 1m, prospect: 2w}")
+        raw_cadence = {}
+    for tag, span in raw_cadence.items():
+        try:
+            cadence[str(tag)] = parse_cadence(str(span))
+        except ValidationError as exc:
+            problem(f"cadence.{tag}", str(exc))
     config = Config(
         currency=currency,
         pipelines=pipelines,
@@ -225,8 +236,18 @@ def parse_config(
         bands=bands,
         segments=segments,
         stalled_days=stalled,
+        cadence=cadence,
+        follow_up_days=follow_up,
     )
     return config, issues
+
+
+def _days(data: dict[str, Any], key: str, default: int, problem: Any) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problem(key, f"'{value}' is not a whole number of days")
+        return default
+    return value
 
 
 def _parse_pipelines(data: dict[str, Any], problem: Any) -> tuple[Pipeline, ...]:

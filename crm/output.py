@@ -596,3 +596,68 @@ def emit_report(
         table = _table_lines(headers, cells, keys, style, 2, section.right)
         lines += [f"  {line}" for line in table]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) -> None:
+    """The agenda: sections of what needs doing, overdue first; `plain` never colours (cron)."""
+    if fmt in (Format.JSON, Format.YAML):
+        (_json if fmt is Format.JSON else _yaml)(dict(agenda), sys.stdout)
+        return
+    if fmt is not Format.TABLE:
+        rows = [
+            {"section": section, **{k: v for k, v in item.items() if not isinstance(v, dict)}}
+            for section in ("overdue_tasks", "tasks", "touches", "deals", "leads")
+            for item in agenda[section]
+        ]
+        emit_rows(rows, ["section", "id", "title", "name", "due", "close_date"], fmt)
+        return
+    from crm.money import display
+
+    style = _Style()
+    if plain:
+        style.on = False
+    today = agenda["today"]
+
+    def urgent(text: str, day: str | None) -> str:
+        if not style.on or not day:
+            return text
+        code = "31" if day < today else "33" if day == today else None
+        return f"\x1b[{code}m{text}\x1b[0m" if code else text
+
+    lines = [style.bold(f"Agenda for {today} (and the next {agenda['days']} days)")]
+
+    def section(title: str, items: Sequence[Any], render: Callable[[Any], str]) -> None:
+        if items:
+            lines.extend(["", style.bold(f"{title} ({len(items)})")])
+            lines.extend(f"  {render(item)}" for item in items)
+
+    def task(item: Mapping[str, Any]) -> str:
+        about = f"  ({', '.join(item['for'])})" if item["for"] else ""
+        flag = f"  [{item['priority']}]" if item.get("priority") else ""
+        return urgent(f"{item['due']}  {_clean(item['title'])}{about}{flag}", item["due"])
+
+    def touch(item: Mapping[str, Any]) -> str:
+        last = f"last {item['last_touch']}" if item["last_touch"] else "never touched"
+        return urgent(
+            f"{item['due']}  {_clean(item['name'])} ({item['type']} {item['id']})  every "
+            f"{item['cadence']}, {last}",
+            item["due"],
+        )
+
+    def deal(item: Mapping[str, Any]) -> str:
+        value = display(item["value"], item["currency"]) if item.get("value") else ""
+        return urgent(
+            f"{item['close_date']}  {_clean(item['title'])} ({item['id']})  {item['stage']}  "
+            f"{value}",
+            item["close_date"],
+        ).rstrip()
+
+    def lead(item: Mapping[str, Any]) -> str:
+        return f"{_clean(item['name'])} ({item['id']})  {item['status']} since {item['since']}"
+
+    section("Overdue tasks", agenda["overdue_tasks"], task)
+    section("Tasks due", agenda["tasks"], task)
+    section("Keep in touch", agenda["touches"], touch)
+    section("Deals to close", agenda["deals"], deal)
+    section("Leads waiting for contact", agenda["leads"], lead)
+    sys.stdout.write("\n".join(lines) + "\n")

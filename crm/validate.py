@@ -7,6 +7,7 @@ it (or None). Both know every field kind; custom fields come as `Field`s built f
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,10 @@ def _parse(field: Field, text: str, config: Config) -> Any:
     if kind is Kind.DOMAIN:
         return _domain(stripped)
     if kind is Kind.DATE:
-        return dates.parse_date(stripped)
+        if dates.is_iso_date(stripped):
+            return dates.parse_date(stripped)
+        moment = when.parse_when(stripped, dates.now())  # today, +2w, next friday
+        return moment.date() if isinstance(moment, dt.datetime) else moment
     if kind is Kind.MONEY:
         return money.parse_amount(stripped)
     if kind is Kind.CURRENCY:

@@ -122,6 +122,15 @@ segments: {{}}
 
 # Open deals without a stage change for this many days are `crm report stalled`.
 stalled_days: 30
+
+# Keep in touch: contacts and companies with these tags are due for a call, email or meeting
+# this long after the last one (a record's own `cadence:` wins). Shown by `crm agenda`.
+cadence: {{}}
+#   client: 1m
+#   prospect: 2w
+
+# Leads still new or contacted after this many days without contact are in the agenda.
+follow_up_days: 7
 """
 
 
