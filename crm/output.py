@@ -172,7 +172,7 @@ def emit_record(obj: Mapping[str, Any], detail: Detail, fmt: Format) -> None:
     elif fmt is Format.YAML:
         _yaml(dict(obj), sys.stdout)
     else:
-        emit_rows([obj], [k for k in obj if k != "related"], fmt)
+        emit_rows([obj], [k for k in obj if k not in ("related", "timeline")], fmt)
 
 
 def _detail(detail: Detail) -> None:

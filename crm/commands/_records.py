@@ -394,16 +394,19 @@ def record_app(
             for key, rows in rel.items()
             if isinstance(rows, list)
         ]
-        if obj.get("history"):
-            rows = [_history_row(entry) for entry in obj["history"]]
-            sections.append(output.Section("History", ["at", "change"], rows))
+        events: list[dict[str, Any]] = []
+        if rtype.name in LINKABLE:
+            events = timeline_of(ctx, rec)
+            rows = [{**e, "at": str(e["at"])[:16].replace("T", " ")} for e in events]
+            sections.append(output.Section("Timeline", ["at", "kind", "text"], rows))
         detail = output.Detail(
             heading=rec.title,
             pairs=_pairs(rtype, obj, rel, ctx.config),
             notes=obj.get("notes") if isinstance(obj.get("notes"), str) else None,
             sections=sections,
         )
-        output.emit_record({**obj, "related": rel}, detail, output.resolve_format(fmt))
+        whole = {**obj, "related": rel, **({"timeline": events} if rtype.name in LINKABLE else {})}
+        output.emit_record(whole, detail, output.resolve_format(fmt))
 
     show.__doc__ = f"""Show one {name} with its related records.
 
@@ -518,13 +521,22 @@ def record_app(
     return app
 
 
-def _history_row(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A history entry for people: `qualified → proposal`, with the lost reason if any."""
-    new = entry.get("stage", entry.get("status"))
-    change = f"{entry['from']} → {new}" if entry.get("from") else str(new)
-    if entry.get("reason"):
-        change += f" ({entry['reason']})"
-    return {"at": entry.get("at"), "change": change}
+def timeline_of(ctx: AppContext, rec: Record) -> list[dict[str, Any]]:
+    """Everything that happened with a contact, company, lead or deal, newest first."""
+    from crm import timeline
+    from crm.store.git import file_history
+
+    def records(name: str) -> list[Record]:
+        return scan(ctx, RECORD_TYPES[name], quiet=True)
+
+    return timeline.build(
+        rec,
+        records("activity"),
+        records("task"),
+        records("deal"),
+        records("contact"),
+        file_history(ctx.root, rec.path),
+    )
 
 
 def _section_columns(rtype: RecordType, plural: str) -> list[str]:
