@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "today": ("crm.commands.agenda", "The agenda (the same as crm agenda).", False),
     "remind": ("crm.commands.agenda", "For cron: the agenda, silent when nothing is due.", False),
     "touch": ("crm.commands.touch", "Keeping in touch: who is due, snooze.", True),
+    "search": ("crm.commands.search", "Find anything: names, emails, phones, notes.", False),
     "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }
