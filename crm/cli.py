@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "remind": ("crm.commands.agenda", "For cron: the agenda, silent when nothing is due.", False),
     "touch": ("crm.commands.touch", "Keeping in touch: who is due, snooze.", True),
     "search": ("crm.commands.search", "Find anything: names, emails, phones, notes.", False),
+    "export": ("crm.commands.export", "Export: iCalendar for calendar and task apps.", True),
     "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }

@@ -37,6 +37,23 @@ def write(path: Path, text: str) -> None:
     replace(write_temp(path, text, mode_of(path)), path)
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """`write` for bytes (an .ics file must keep its CRLF line ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, mode_of(path))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    replace(Path(name), path)
+
+
 def mode_of(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
