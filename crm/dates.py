@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -49,9 +50,25 @@ def today() -> dt.date:
     return local_date(now())
 
 
+def local_zone() -> dt.tzinfo:
+    """The user's time zone with its daylight-saving rules: $TZ, else the system's."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        names.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
+    for name in names:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return dt.datetime.now().astimezone().tzinfo or dt.UTC
+
+
 def local_date(moment: dt.datetime) -> dt.date:
     """The calendar date of `moment` in the user's time zone."""
-    return moment.astimezone().date()
+    return moment.astimezone(local_zone()).date()
 
 
 def parse_timestamp(value: object) -> dt.datetime | None:

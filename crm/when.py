@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import cache
 from typing import Any
 
+from crm.dates import local_zone
 from crm.errors import ValidationError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -18,12 +18,6 @@ _SPAN_RE = re.compile(r"([0-9]{1,4})\s*(d|w|m|y)")
 _DURATION_RE = re.compile(r"(?:([0-9]{1,3})\s*h)?\s*(?:([0-9]{1,4})\s*(?:m|min)?)?")
 
 
-@cache
-def local_zone() -> dt.tzinfo:
-    """The user's time zone with its daylight-saving rules ($TZ, else the system's)."""
-    from dateutil import tz
-
-    return tz.gettz() or dt.UTC
 
 
 def _error(text: str) -> ValidationError:
