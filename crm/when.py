@@ -18,8 +18,6 @@ _SPAN_RE = re.compile(r"([0-9]{1,4})\s*(d|w|m|y)")
 _DURATION_RE = re.compile(r"(?:([0-9]{1,3})\s*h)?\s*(?:([0-9]{1,4})\s*(?:m|min)?)?")
 
 
-
-
 def _error(text: str) -> ValidationError:
     return ValidationError(
         f"'{text}' is not a date",

@@ -125,6 +125,12 @@ SegmentOpt = Annotated[
     typer.Option("--segment", help="Only records in this segment (crm.yaml `segments:`)."),
 ]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")]
+# For commands where -t means --type (log, activity list).
+LongTagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+LongTagFilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Only records with this tag (repeatable: all must match)."),
+]
 FieldOpt = Annotated[
     list[str] | None,
     typer.Option("--field", help="A custom field declared in crm.yaml, as KEY=VALUE (repeatable)."),

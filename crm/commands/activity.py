@@ -12,9 +12,9 @@ from crm.commands._options import (
     DryRunOpt,
     FormatOpt,
     LimitOpt,
+    LongTagFilterOpt,
+    LongTagOpt,
     SegmentOpt,
-    TagFilterOpt,
-    TagOpt,
     WhereOpt,
 )
 from crm.commands._records import add_record, find_any, links, record_app, select
@@ -43,7 +43,7 @@ def log(
     duration: Annotated[
         str | None, typer.Option("--duration", help="How long: 30m, 1h, 1h30m.")
     ] = None,
-    tag: TagOpt = None,
+    tag: LongTagOpt = None,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Log a call, email, meeting or note with contacts, companies, leads or deals.
@@ -88,7 +88,8 @@ def list_activities(
         typer.Option("--for", help="Only those with this record (repeatable: with any of them)."),
     ] = None,
     kind: Annotated[
-        str | None, typer.Option("--type", help=f"Only one type: {', '.join(ACTIVITY_TYPES)}.")
+        str | None,
+        typer.Option("--type", "-t", help=f"Only one type: {', '.join(ACTIVITY_TYPES)}."),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="From this date (WHEN: 2026-11-01, -2w).")
@@ -97,7 +98,7 @@ def list_activities(
         str | None, typer.Option("--until", help="Up to this date, inclusive.")
     ] = None,
     where: WhereOpt = None,
-    tag: TagFilterOpt = None,
+    tag: LongTagFilterOpt = None,
     segment: SegmentOpt = None,
     limit: LimitOpt = None,
     fmt: FormatOpt = None,
@@ -148,7 +149,7 @@ def add(
     ] = "note",
     when: Annotated[str | None, typer.Option("--date", "-d", help="When (default: now).")] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="30m, 1h.")] = None,
-    tag: TagOpt = None,
+    tag: LongTagOpt = None,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Add an activity (the same as `crm log`).
