@@ -11,7 +11,7 @@ from crm import dates
 from crm.config import Config
 from crm.pipeline import deal_line
 from crm.records import Record, as_list
-from crm.tasks import due_day
+from crm.tasks import due_day, due_of
 from crm.when import cadence_after
 
 TOUCHING = ("call", "email", "meeting")  # a note to oneself does not restart the clock
@@ -89,15 +89,18 @@ def touches(
             continue
         touched = last.get(f"{rec.type.name}:{rec.id}")
         created = dates.parse_timestamp(rec.data.get("created"))
-        start = touched or (dates.local_date(created) if created else today)
-        due = cadence_after(start, cadence)
+        # never touched and of unknown age (written by hand): due now
+        start = touched or (dates.local_date(created) if created else None)
+        end = cadence_after(start or today, cadence)
+        span = max(1, (end - (start or today)).days)
+        due = end if start else today
         after = rec.data.get("touch_after")
-        if isinstance(after, str) and after > due.isoformat():
+        if isinstance(after, str) and dates.is_iso_date(after) and after > due.isoformat():
             due = dt.date.fromisoformat(after)
         if due > today:
             continue
-        span = max(1, (cadence_after(start, cadence) - start).days)
-        due_now.append(Touch(rec, cadence, touched, due, (today - start).days / span))
+        ratio = (today - start).days / span if start else 1.0
+        due_now.append(Touch(rec, cadence, touched, due, ratio))
     return sorted(due_now, key=lambda t: (-t.ratio, t.record.id))
 
 
@@ -115,10 +118,16 @@ def build(
         day = due_day(task.data)
         if day is None or day > horizon:
             continue
+        due = due_of(task.data)
+        at = (
+            due.astimezone(dates.local_zone()).strftime(" %H:%M")
+            if isinstance(due, dt.datetime)
+            else ""
+        )
         item = {
             "id": task.id,
             "title": task.title,
-            "due": day.isoformat(),
+            "due": day.isoformat() + at,
             "priority": task.data.get("priority"),
             "for": _about(task),
         }

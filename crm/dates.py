@@ -72,14 +72,17 @@ def local_date(moment: dt.datetime) -> dt.date:
 
 
 def parse_timestamp(value: object) -> dt.datetime | None:
-    """An ISO 8601 timestamp (or date) as an aware datetime; naive ones are taken as UTC."""
+    """An ISO 8601 timestamp (or date) as an aware datetime.
+
+    A time without an offset, or a date alone (its midnight), is in the user's time zone, as
+    it is when typed on the command line."""
     if not isinstance(value, str):
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=local_zone())
 
 
 def iso(value: dt.date | dt.datetime) -> str:

@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm import dates
+from crm.errors import ValidationError
 from crm.records import Record, as_list
 from crm.tasks import due_of
+from crm.when import parse_repeat, rule_text
 
 PRODID = "-//crm//crm command-line CRM//EN"
 PRIORITY = {"high": 1, "medium": 5, "low": 9}
@@ -37,19 +39,13 @@ def _stamp(rec: Record) -> dt.datetime:
 
 
 def _rrule(rec: Record) -> str | None:
-    repeat = rec.data.get("repeat")
-    if not isinstance(repeat, str):
+    """The task's repeat as the RRULE crm follows (the month's end kept, as crm keeps it)."""
+    try:
+        repeat = parse_repeat(str(rec.data.get("repeat") or ""))
+    except ValidationError:
         return None
-    if repeat not in _RRULES:
-        return repeat
     anchor = due_of({"due": rec.data.get("anchor")}) or due_of(rec.data)
-    rule = _RRULES[repeat]
-    # As crm repeats them: the 31st is each month's last day; the 29th of February, the 28th.
-    if repeat == "monthly" and anchor is not None and anchor.day > 28:
-        rule += f";BYMONTHDAY={anchor.day},-1;BYSETPOS=1"
-    if repeat == "yearly" and anchor is not None and (anchor.month, anchor.day) == (2, 29):
-        rule += ";BYMONTH=2;BYMONTHDAY=29,-1;BYSETPOS=1"
-    return rule
+    return rule_text(repeat, anchor) if anchor is not None else None
 
 
 def _about(rec: Record, names: Mapping[str, str]) -> str:
@@ -69,14 +65,21 @@ def todo(task: Record, names: Mapping[str, str]) -> Any:
     item.add("dtstamp", _stamp(task))
     item.add("summary", task.title)
     due = due_of(task.data)
-    if isinstance(due, dt.datetime):
+    rule = _rrule(task)
+    if isinstance(due, dt.datetime) and rule:
+        # floating local time: "every Monday 09:00" must stay Monday 09:00 across DST
+        local = due.astimezone(dates.local_zone()).replace(tzinfo=None)
+        item.add("dtstart", local)
+        item.add("due", local)
+    elif isinstance(due, dt.datetime):
         item.add("due", due.astimezone(dt.UTC))
     elif due is not None:
+        if rule:
+            item.add("dtstart", due)  # RFC 5545: a repeating to-do needs DTSTART
         item.add("due", due)
     item.add("status", "NEEDS-ACTION")
     if task.data.get("priority") in PRIORITY:
         item.add("priority", PRIORITY[task.data["priority"]])
-    rule = _rrule(task)
     if rule:
         item.add("rrule", vRecur.from_ical(rule))
     description = "\n\n".join(
@@ -96,8 +99,11 @@ def event(meeting: Record, emails: Mapping[str, tuple[str, str]], names: Mapping
     item = Event()
     item.add("uid", uid(meeting))
     item.add("dtstamp", _stamp(meeting))
-    start = dates.parse_timestamp(meeting.data.get("at"))
-    if start is not None:
+    raw = meeting.data.get("at")
+    start = dates.parse_timestamp(raw)
+    if isinstance(raw, str) and dates.is_iso_date(raw):
+        item.add("dtstart", dt.date.fromisoformat(raw))  # a day, not its UTC midnight
+    elif start is not None:
         item.add("dtstart", start.astimezone(dt.UTC))
     minutes = meeting.data.get("duration")
     if isinstance(minutes, int) and minutes > 0:

@@ -294,6 +294,7 @@ TASK = RecordType(
         Field(name="anchor", kind=Kind.WHEN, writable=False),
         *_links(),
         Field(name="done_at", kind=Kind.TIMESTAMP, writable=False),
+        Field(name="next", kind=Kind.REF, target="task", writable=False),
         *_common_tail(),
     ),
     columns=("id", "due", "title", "priority", "status", "contacts", "deals"),

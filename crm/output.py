@@ -199,7 +199,7 @@ def _detail(detail: Detail) -> None:
 # -- tables -----------------------------------------------------------------------------------
 
 HEADERS = {"probability": "prob", "close_date": "close", "currency": "cur"}
-_FIXED = frozenset(
+_FIXED = frozenset({"due", "at", "type", "band", "score", "days_in_stage"}) | frozenset(
     {
         "id",
         "stage",
@@ -215,7 +215,7 @@ _FIXED = frozenset(
     }
 )
 _RIGHT = frozenset({"value", "probability", "line"})
-_PRIMARY = frozenset({"name", "title"})
+_PRIMARY = frozenset({"name", "title", "text"})
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -621,7 +621,7 @@ def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) 
     def urgent(text: str, day: str | None) -> str:
         if not style.on or not day:
             return text
-        code = "31" if day < today else "33" if day == today else None
+        code = "31" if day[:10] < today else "33" if day[:10] == today else None
         return f"\x1b[{code}m{text}\x1b[0m" if code else text
 
     lines = [style.bold(f"Agenda for {today} (and the next {agenda['days']} days)")]

@@ -257,19 +257,29 @@ def collation_key(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+_EMPTY = 3
+_ISO_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+([Zz]|[+-][0-9:]+)?)?")
+
+
 def sort_key(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
-    """Sort by a field: numbers numerically, text case-insensitively, empty values last."""
+    """Sort by a field: numbers numerically, dates and times in time order (whatever their
+    offsets), text case-insensitively, empty values last."""
 
     def key(obj: Mapping[str, Any]) -> tuple[int, Any]:
         value = lookup(obj, path)
         if isinstance(value, list):
             value = value[0] if value else None
         if value in (None, ""):
-            return (2, "")
-        number = _number(_text(value))
+            return (_EMPTY, "")
+        text = _text(value)
+        number = _number(text)
         if number is not None:
             return (0, number)
-        return (1, collation_key(_text(value)))
+        if _ISO_RE.fullmatch(text):
+            moment = dates.parse_timestamp(text)
+            if moment is not None:
+                return (1, moment.timestamp())
+        return (2, collation_key(text))
 
     return key
 
@@ -279,6 +289,6 @@ def sort_objects(
 ) -> list[dict[str, Any]]:
     """`objs` ordered by the field at `path`; records without a value stay last either way."""
     key = sort_key(path)
-    filled = [o for o in objs if key(o)[0] != 2]
-    empty = [o for o in objs if key(o)[0] == 2]
+    filled = [o for o in objs if key(o)[0] != _EMPTY]
+    empty = [o for o in objs if key(o)[0] == _EMPTY]
     return sorted(filled, key=key, reverse=descending) + empty

@@ -10,6 +10,23 @@ from typing import Any
 
 from crm.records import Record
 
+# Dates and bookkeeping: every record has them, so matching them finds everything.
+_INTERNAL = frozenset(
+    {
+        "created",
+        "updated",
+        "history",
+        "at",
+        "due",
+        "anchor",
+        "done_at",
+        "touch_after",
+        "converted",
+        "next",
+        "last_contact",
+        "close_date",
+    }
+)
 _WEIGHTS = {
     "name": 10,
     "title": 10,
@@ -36,7 +53,7 @@ def _values(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """Every text value of a record with its dotted field name."""
     if isinstance(data, Mapping):
         for key, value in data.items():
-            if key not in ("created", "updated", "history"):
+            if key not in _INTERNAL:
                 yield from _values(value, f"{path}.{key}" if path else str(key))
     elif isinstance(data, list):
         for item in data:
@@ -73,8 +90,9 @@ def _match(term: str, field: str, text: str) -> tuple[int, str] | None:
     folded = fold(" ".join(text.split()))
     position = folded.find(term)
     if position < 0 and field.startswith("phones"):
-        digits = _digits(term)
-        if len(digits) >= 3 and digits in _digits(text):
+        # 030 555 finds +49 (30) 555-0199: digits only, a trunk 0 dropped
+        digits = _digits(term).lstrip("0")
+        if len(digits) >= 2 and digits in _digits(text):
             position = 0
     if position < 0:
         return None

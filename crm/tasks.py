@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from crm import dates
+from crm.errors import ValidationError
 from crm.records import Edit, Record
-from crm.when import next_occurrence
+from crm.when import next_occurrence, parse_repeat
 
 
 def due_of(data: Mapping[str, Any]) -> dt.date | dt.datetime | None:
@@ -54,15 +55,25 @@ def next_task_edits(rec: Record, now: dt.datetime) -> list[Edit]:
     from the 31st stays at the month's end, and comes after both the done task's due date and
     today: a task done late is not due again at once.
     """
-    repeat = rec.data.get("repeat")
     due = due_of(rec.data)
-    if not isinstance(repeat, str) or due is None:
+    if due is None or rec.data.get("next"):  # done before: its next one exists already
         return []
+    try:
+        repeat = parse_repeat(str(rec.data.get("repeat") or ""))
+    except ValidationError:
+        return []  # no repeat, or one `crm check` reports
     anchor = due_of({"due": rec.data.get("anchor")}) or due
+    if isinstance(due, dt.datetime) and not isinstance(anchor, dt.datetime):
+        anchor = dt.datetime.combine(anchor, due.astimezone(dates.local_zone()).timetz())
+    if not isinstance(due, dt.datetime) and isinstance(anchor, dt.datetime):
+        anchor = dates.local_date(anchor)
     later = max(due, now) if isinstance(due, dt.datetime) else max(due, dates.local_date(now))
-    following = next_occurrence(anchor, repeat, later)
+    try:
+        following = next_occurrence(anchor, repeat, later)
+    except (ValueError, OverflowError):
+        return []  # a rule dateutil cannot expand from this start (UNTIL of the wrong kind)
     if following is None:
-        return []
+        return []  # the rule has ended (COUNT, UNTIL)
     keep = (
         "title",
         "priority",

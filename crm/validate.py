@@ -232,6 +232,10 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return None
     if kind in (Kind.REF, Kind.REFS):
         return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
+    if kind is Kind.DATE:  # in a file only ISO: `tomorrow` would mean another day tomorrow
+        return None if dates.is_iso_date(value) else f"'{value}' is not a date (YYYY-MM-DD)"
+    if kind is Kind.REPEAT:
+        return _attempt(lambda: when.parse_repeat(value, canonical=True))
     if kind is Kind.WHEN:
         if dates.is_iso_date(str(value)) or _is_timestamp(value):
             return None

@@ -13,7 +13,7 @@ from crm.errors import ValidationError
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 REPEATS = ("daily", "weekly", "monthly", "yearly")
 _OFFSET_RE = re.compile(r"([+-])\s*([0-9]{1,4})\s*(d|w|m|y)")
-_TIME_RE = re.compile(r"([01]?[0-9]|2[0-3])[:.h]([0-5][0-9])")
+_TIME_RE = re.compile(r"(?<![0-9.])([01]?[0-9]|2[0-3])[:h]([0-5][0-9])(?![0-9])")
 _SPAN_RE = re.compile(r"([0-9]{1,4})\s*(d|w|m|y)")
 _DURATION_RE = re.compile(r"(?:([0-9]{1,3})\s*h)?\s*(?:([0-9]{1,4})\s*(?:m|min)?)?")
 
@@ -30,6 +30,16 @@ def parse_when(text: str, now: dt.datetime) -> dt.date | dt.datetime:
 
     raw = text.strip()
     lowered = raw.lower()
+    if lowered == "now":
+        return now.astimezone(local_zone()).replace(second=0, microsecond=0)
+    try:
+        return _parse_when(raw, lowered, now)
+    except (ValueError, OverflowError) as exc:  # +9999y: past the year 9999
+        raise _error(text) from exc
+
+
+def _parse_when(raw: str, lowered: str, now: dt.datetime) -> dt.date | dt.datetime:
+    text = raw
     today = now.astimezone(local_zone()).date()
     day: dt.date | None = None
     time_match = _TIME_RE.search(lowered)
@@ -39,7 +49,7 @@ def parse_when(text: str, now: dt.datetime) -> dt.date | dt.datetime:
         else lowered
     )
     rest = re.sub(r"\s+at$", "", rest)
-    if (not rest and time_match) or rest in ("today", "now"):
+    if (not rest and time_match) or rest == "today":
         day = today
     elif rest == "tomorrow":
         day = today + dt.timedelta(days=1)
@@ -91,15 +101,19 @@ def _iso(text: str) -> dt.date | dt.datetime | None:
             return dt.date.fromisoformat(text)
         except ValueError:
             return None
-    if re.fullmatch(
-        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?([Zz]|[+-][0-9:]+)?", text
-    ):
-        try:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=local_zone())
-    return None
+    match = re.fullmatch(
+        r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{1,2})(:[0-9]{2}(?::[0-9]{2})?)([Zz]|[+-][0-9:]+)?",
+        text,
+    )
+    if not match:
+        return None
+    day, hour, minutes, zone = match.groups()
+    cleaned = f"{day}T{int(hour):02d}{minutes}{(zone or '').upper()}".replace("Z", "+00:00")
+    try:
+        moment = dt.datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=local_zone())
 
 
 def parse_duration(text: str) -> int:
@@ -131,40 +145,61 @@ def cadence_after(start: dt.date, cadence: str) -> dt.date:
     return result
 
 
-def parse_repeat(text: str) -> str:
-    """`daily`, `weekly`, `monthly`, `yearly`, or an RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=MO`)."""
+def parse_repeat(text: str, *, canonical: bool = False) -> str:
+    """`daily`, `weekly`, `monthly`, `yearly`, or an RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=MO`).
+
+    With `canonical`, the text must already be in the form crm writes (for `crm check`)."""
     cleaned = text.strip()
     if cleaned.lower() in REPEATS:
-        return cleaned.lower()
-    rule = cleaned.removeprefix("RRULE:").removeprefix("rrule:")
+        result = cleaned.lower()
+    else:
+        result = cleaned.removeprefix("RRULE:").removeprefix("rrule:").upper()
+        # Try both a floating and a UTC start: an UNTIL must be of the start's kind.
+        starts = (dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        if not result.startswith("FREQ=") or not any(_valid(result, s) for s in starts):
+            raise ValidationError(
+                f"'{text}' is not a repetition",
+                hint="daily, weekly, monthly, yearly or an RRULE like FREQ=WEEKLY;BYDAY=MO,TH",
+            )
+    if canonical and result != cleaned:
+        raise ValidationError(f"'{text}' should be written '{result}'")
+    return result
+
+
+def _valid(rule: str, start: dt.datetime) -> bool:
     try:
-        _rule(rule, dt.datetime(2026, 1, 1))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(
-            f"'{text}' is not a repetition",
-            hint="daily, weekly, monthly, yearly or an RRULE like FREQ=WEEKLY;BYDAY=MO,TH",
-        ) from exc
-    return rule.upper()
+        _rule(rule, start)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def rule_text(repeat: str, start: dt.date) -> str:
+    """The RFC 5545 RRULE crm follows for `repeat` counted from `start`.
+
+    `monthly` from the 31st falls on each month's last day when it has fewer (never skipping a
+    month, as a bare FREQ=MONTHLY would), and `yearly` from February 29 on the 28th in common
+    years. A calendar given this rule repeats the task exactly as crm does.
+    """
+    if repeat not in REPEATS:
+        return repeat
+    rule = {
+        "daily": "FREQ=DAILY",
+        "weekly": "FREQ=WEEKLY",
+        "monthly": "FREQ=MONTHLY",
+        "yearly": "FREQ=YEARLY",
+    }[repeat]
+    if repeat == "monthly" and start.day > 28:
+        rule += f";BYMONTHDAY={start.day},-1;BYSETPOS=1"
+    if repeat == "yearly" and (start.month, start.day) == (2, 29):
+        rule += ";BYMONTH=2;BYMONTHDAY=29,-1;BYSETPOS=1"
+    return rule
 
 
 def _rule(repeat: str, start: Any) -> Any:
     from dateutil import rrule
 
-    if repeat in REPEATS:
-        frequencies: dict[str, Any] = {
-            "daily": rrule.DAILY,
-            "weekly": rrule.WEEKLY,
-            "monthly": rrule.MONTHLY,
-            "yearly": rrule.YEARLY,
-        }
-        freq = frequencies[repeat]
-        if repeat == "monthly" and start.day > 28:
-            # the 31st of each month, or its last day when it has fewer (never skip a month)
-            return rrule.rrule(freq, dtstart=start, bymonthday=(start.day, -1), bysetpos=1)
-        if repeat == "yearly" and (start.month, start.day) == (2, 29):
-            return rrule.rrule(freq, dtstart=start, bymonth=2, bymonthday=(29, -1), bysetpos=1)
-        return rrule.rrule(freq, dtstart=start)
-    return rrule.rrulestr(repeat, dtstart=start)
+    return rrule.rrulestr(rule_text(repeat, start), dtstart=start)
 
 
 def next_occurrence(

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -55,6 +55,9 @@ from crm.records import (
 )
 from crm.views import objects
 
+if TYPE_CHECKING:
+    from crm.store.repo import Transaction
+
 # -- finding records --------------------------------------------------------------------------
 
 
@@ -100,6 +103,34 @@ def links(records: Sequence[Record]) -> list[tuple[str, str, Any]]:
         if rec.id not in grouped[rec.type.plural]:
             grouped[rec.type.plural].append(rec.id)
     return [(plural, "=", ids) for plural, ids in grouped.items()]
+
+
+def task_follow_ups(
+    ctx: AppContext, tx: Transaction, rec: Record, edits: Sequence[Edit], *, moves_series: bool
+) -> tuple[list[Edit], str | None]:
+    """What a change to a task brings with it, however it is made (`done`, `set`, `edit`).
+
+    A task becoming done gets `done_at` and, if it repeats, its next occurrence (created here,
+    its id kept in `next` so that doing it twice never makes two). A new due date set on a
+    repeating task (`moves_series`) moves the series: it becomes the anchor of the next ones.
+    """
+    from crm.tasks import next_task_edits
+
+    if rec.type.name != "task":
+        return [], None
+    after = apply(rec.data, edits, typed=True)
+    extra: list[Edit] = []
+    if moves_series and after.get("repeat") and after.get("due") != rec.data.get("due"):
+        extra.append(Edit("set", ("anchor",), after["due"]))
+    created = None
+    if after.get("status") == "done" and rec.data.get("status") != "done":
+        extra.append(Edit("set", ("done_at",), tx.now))
+        following = next_task_edits(replace(rec, data=apply(rec.data, edits)), tx.now)
+        if following:
+            body = new_record(rec.type, ctx.config, following, tx.now)
+            created = tx.create(rec.type, body, base=slugify(rec.title, fallback="task"))
+            extra.append(Edit("set", ("next",), created))
+    return extra, created
 
 
 def scan(ctx: AppContext, rtype: RecordType, *, quiet: bool = False) -> list[Record]:
@@ -213,10 +244,12 @@ def add_record(
     explicit_id: str | None,
     dry_run: bool,
     base: str | None = None,
+    also: Callable[[Transaction, Mapping[str, Any]], None] | None = None,
 ) -> str | None:
     """Create a record from option values (field name -> text or list of texts); print its id.
 
-    The id is `explicit_id`, else made from `base`, else from the record's name or title."""
+    The id is `explicit_id`, else made from `base`, else from the record's name or title.
+    `also` makes further changes in the same transaction, given the new record's data."""
     ctx = app_context()
     config = ctx.config
     assignments: list[tuple[str, str, Any]] = []
@@ -240,6 +273,8 @@ def add_record(
         title = str(preview.get(rtype.title, "")).split("\n")[0]
         base = explicit_id or base or slugify(title, fallback=rtype.name)
         rid = tx.create(rtype, body, base=base, exact=explicit_id is not None)
+        if also is not None:
+            also(tx, preview)
     if dry_run:
         output.emit_diff(tx.changes)
         return None
@@ -438,9 +473,12 @@ def record_app(
             rec = find(ctx, rtype, ref)
             edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx), tx.now)
             _refuse_duplicate_emails(ctx, rtype, apply(rec.data, edits), rec.id)
-            changed = tx.update(rec, edits)
+            extra, created = task_follow_ups(ctx, tx, rec, edits, moves_series=True)
+            changed = tx.update(rec, [*edits, *extra])
         if dry_run:
             output.emit_diff(tx.changes)
+        elif created:
+            print(created)  # the next occurrence of a repeating task
         elif not changed:
             done(f"{rec.path}: already so, nothing changed")
         else:
@@ -622,7 +660,9 @@ def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> No
             )
         after = yamlio.parse(text, rec.path).data
         dated = history_edits(rec.type, ctx.config, rec.data, after, tx.now)
-        touched = [*dated, Edit("set", ("updated",), tx.now)]
+        changes = [Edit("set", (k,), v) for k, v in after.items() if rec.data.get(k) != v]
+        extra, _ = task_follow_ups(ctx, tx, rec, changes, moves_series=True)
+        touched = [*dated, *extra, Edit("set", ("updated",), tx.now)]
         stamped = yamlio.edit_text(text, rec.path, touched, rec.type.key_order)
         tx.write_text(rec.type, rec.id, stamped)
     scratch.unlink()

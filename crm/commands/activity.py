@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crm import dates, output
+from crm.agenda import TOUCHING
 from crm.commands._options import (
     DryRunOpt,
     FormatOpt,
@@ -17,12 +19,16 @@ from crm.commands._options import (
     SegmentOpt,
     WhereOpt,
 )
-from crm.commands._records import add_record, find_any, links, record_app, select
+from crm.commands._records import add_record, find_any, links, record_app, resolver, select
 from crm.context import app_context
 from crm.errors import UsageError
 from crm.ids import slugify
-from crm.models import ACTIVITY, ACTIVITY_TYPES
+from crm.models import ACTIVITY, ACTIVITY_TYPES, LEAD
 from crm.query import sort_objects
+from crm.records import plan
+
+if TYPE_CHECKING:
+    from crm.store.repo import Transaction
 
 
 def log(
@@ -71,7 +77,36 @@ def log(
         "tags": tag,
     }
     values.update({key: ids for key, _, ids in links(records)})
-    add_record(ACTIVITY, values, custom=None, explicit_id=None, dry_run=dry_run, base=slugify(base))
+    leads = [r for r in records if r.type is LEAD]
+
+    def contact_leads(tx: Transaction, activity: Mapping[str, Any]) -> None:
+        """A call, email or meeting with a lead is contact: its last_contact, and `new` is
+        `contacted` from now on."""
+        moment = dates.parse_timestamp(activity.get("at"))
+        if activity.get("type") not in TOUCHING or moment is None:
+            return
+        day = dates.local_date(moment).isoformat()
+        for lead in leads:
+            current = ctx.store.read(LEAD, lead.id)
+            changes: list[tuple[str, str, Any]] = []
+            if str(current.data.get("last_contact") or "") < day:
+                changes.append(("last_contact", "=", day))
+            if current.data.get("status") == "new":
+                changes.append(("status", "=", "contacted"))
+            if changes:
+                edits = plan(LEAD, ctx.config, current.data, changes, (), resolver(ctx), tx.now)
+                tx.update(current, edits)
+
+    also = contact_leads if leads else None
+    add_record(
+        ACTIVITY,
+        values,
+        custom=None,
+        explicit_id=None,
+        dry_run=dry_run,
+        base=slugify(base),
+        also=also,
+    )
 
 
 def _day(moment: str) -> str:
@@ -79,7 +114,7 @@ def _day(moment: str) -> str:
     from crm.when import parse_when
 
     parsed = parse_when(moment, dates.now())
-    return (parsed.date() if isinstance(parsed, dt.datetime) else parsed).isoformat()
+    return (dates.local_date(parsed) if isinstance(parsed, dt.datetime) else parsed).isoformat()
 
 
 def list_activities(
@@ -121,7 +156,8 @@ def list_activities(
             continue
         if kind and obj.get("type") != kind.lower():
             continue
-        day = str(obj.get("at") or "")[:10]
+        moment = dates.parse_timestamp(obj.get("at"))
+        day = dates.local_date(moment).isoformat() if moment else ""
         if (start and day < start) or (end and day > end):
             continue
         objs.append(obj)
@@ -139,7 +175,7 @@ def _bound(text: str | None, option: str) -> str | None:
         parsed = parse_when(text, dates.now())
     except ValidationError as exc:
         raise UsageError(f"{option}: {exc.message}", hint=exc.hint) from exc
-    return (parsed.date() if isinstance(parsed, dt.datetime) else parsed).isoformat()
+    return (dates.local_date(parsed) if isinstance(parsed, dt.datetime) else parsed).isoformat()
 
 
 def add(

@@ -53,7 +53,7 @@ def remind(
     days: DaysOpt = 1,
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", "-f", help="text (default) or json.", show_default=False),
+        typer.Option("--format", "-f", help="text (default), json or yaml.", show_default=False),
     ] = None,
 ) -> None:
     """For cron: the agenda as plain text, and nothing at all when nothing needs doing.
@@ -66,9 +66,7 @@ def remind(
       0 8 * * 1-5  cd ~/crm && crm remind        (a crontab line)
     """
     data = _build(days)
-    if agenda_.is_empty(data):
-        return
     if fmt in (Format.JSON, Format.YAML):
-        output.emit_agenda(data, fmt)
-    else:
+        output.emit_agenda(data, fmt)  # scripts get valid JSON, empty lists on a quiet day
+    elif not agenda_.is_empty(data):
         output.emit_agenda(data, Format.TABLE, plain=True)

@@ -75,7 +75,9 @@ def ical(
             atomic.write_bytes(path, data)
             written += 1
     for stale in vdir.glob("*.ics"):
-        if stale.name.startswith(("task-", "activity-")) and stale.name not in wanted:
+        if stale.name in wanted or not stale.name.startswith(("task-", "activity-")):
+            continue
+        if b"X-CRM-ID:" in stale.read_bytes():  # only entries crm wrote
             stale.unlink()
             removed += 1
     done(f"{len(wanted)} entries in {vdir}: {written} written, {removed} removed")

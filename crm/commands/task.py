@@ -27,13 +27,13 @@ from crm.commands._records import (
     record_app,
     resolver,
     select,
+    task_follow_ups,
 )
 from crm.context import app_context
 from crm.errors import ConflictError, UsageError, ValidationError
-from crm.ids import slugify
 from crm.models import PRIORITIES, TASK
-from crm.records import Edit, new_record, plan
-from crm.tasks import due_day, is_due, next_task_edits
+from crm.records import plan
+from crm.tasks import is_due
 
 
 def add(
@@ -143,27 +143,15 @@ def mark_done(ref: RefArg, dry_run: DryRunOpt = False) -> None:
         rec = find(ctx, TASK, ref)
         if rec.data.get("status") == "done":
             raise ConflictError(f"task {rec.id} is already done")
-        edits = plan(
-            TASK,
-            config,
-            rec.data,
-            [("status", "=", "done")],
-            (),
-            resolver(ctx),
-            tx.now,
-            extra=[Edit("set", ("done_at",), tx.now)],
-        )
-        tx.update(rec, edits)
-        following = next_task_edits(rec, tx.now)
-        if following:
-            body = new_record(TASK, config, following, tx.now)
-            created = tx.create(TASK, body, base=slugify(rec.title, fallback="task"))
+        edits = plan(TASK, config, rec.data, [("status", "=", "done")], (), resolver(ctx), tx.now)
+        extra, created = task_follow_ups(ctx, tx, rec, edits, moves_series=False)
+        tx.update(rec, [*edits, *extra])
     if dry_run:
         output.emit_diff(tx.changes)
         return
     if created:
         print(created)
-        done(f"Done; next: {created} due {due_day(new_record(TASK, config, following, tx.now))}")
+        done(f"Done: {rec.id}; next: {created}")
     else:
         done(f"Done: {rec.id}")
 
