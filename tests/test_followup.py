@@ -201,11 +201,15 @@ def test_activity_list_filters(crm, people):
         assert crm("log", *args, env=now(day)).ok
     listed = json.loads(crm("activity", "list", "-f", "json").stdout)
     assert [a["text"] for a in listed] == ["Workshop", "Sent the brief", "First call"]
+
     def ids(*a):
         return [
             x["text"]
-            for x in json.loads(crm("activity", "list", "-f", "json", *a, env=now("2026-11-23")).stdout)
+            for x in json.loads(
+                crm("activity", "list", "-f", "json", *a, env=now("2026-11-23")).stdout
+            )
         ]
+
     assert ids("--for", "ada") == ["Workshop", "First call"]
     assert ids("--for", "redesign") == ["Workshop"]
     assert ids("--type", "email") == ["Sent the brief"]
@@ -312,10 +316,10 @@ def test_touch_cadence_restarts_with_any_call_email_or_meeting(crm, people):
     assert crm("contact", "set", "ada", "cadence=2w", env=now("2026-10-01")).ok
     assert crm("log", "ada", "-t", "call", "hello", env=now("2026-11-01")).ok
     assert crm("log", "ada", "-t", "note", "a note does not count", env=now("2026-11-20")).ok
+
     def touches(day):
-        return json.loads(
-            crm("touch", "list", "-f", "json", env={"TZ": "UTC", **now(day)}).stdout
-        )
+        return json.loads(crm("touch", "list", "-f", "json", env={"TZ": "UTC", **now(day)}).stdout)
+
     assert touches("2026-11-14") == []
     due = touches("2026-11-23")
     assert [(t["id"], t["due"], t["last_touch"]) for t in due] == [
@@ -507,3 +511,115 @@ def test_ical_vdir_updates_in_place(crm, people, tmp_path):
     assert (vdir / "task-two.ics").stat().st_mtime_ns == mtime  # unchanged files are not rewritten
     assert vobject.readOne((vdir / "task-two.ics").read_text()).vtodo.summary.value == "Two"
     assert crm("export", "ical", "--dir", str(vdir), "--out", "x.ics").exit_code == 2
+
+
+# -- after review: edge cases ------------------------------------------------------------------
+
+
+def test_files_hold_iso_dates_only(crm, people):
+    contact = people / "contacts" / "ada-lovelace.yaml"
+    contact.write_text(contact.read_text() + "touch_after: next monday\ncadence: 2w\n")
+    result = crm("check")
+    assert result.exit_code == 1
+    assert "touch_after: 'next monday' is not a date (YYYY-MM-DD)" in result.stdout
+    assert crm("agenda").ok and crm("touch", "list").ok  # and nothing crashes meanwhile
+    task = people / "tasks" / "x.yaml"
+    task.write_text("title: X\ndue: 2026-12-01\nrepeat: Weekly\n")
+    assert "repeat: 'Weekly' should be written 'weekly'" in crm("check").stdout
+
+
+def test_completing_through_set_or_edit_is_the_same_as_done(crm, people):
+    env = {"TZ": "UTC", **now("2026-11-23")}
+    assert crm(
+        "task", "add", "Weekly call", "--due", "2026-11-23", "--repeat", "weekly", env=env
+    ).ok
+    result = crm("task", "set", "weekly-call", "status=done", env=env)
+    assert result.ok and result.stdout == "weekly-call-2\n"
+    first = load(people / "tasks" / "weekly-call.yaml")
+    assert first["next"] == "weekly-call-2" and str(first["done_at"]).startswith("2026-11-23")
+    assert crm("task", "set", "weekly-call", "status=open", env=env).ok
+    assert crm("task", "done", "weekly-call", env=env).stdout == ""  # its next one exists
+    assert sorted(p.name for p in (people / "tasks").glob("weekly-call*")) == [
+        "weekly-call-2.yaml",
+        "weekly-call.yaml",
+    ]
+
+
+def test_a_new_due_date_moves_the_series_a_snooze_does_not(crm, people):
+    env = {"TZ": "UTC", **now("2026-01-05")}
+    assert crm("task", "add", "Retainer", "--due", "2026-01-31", "--repeat", "monthly", env=env).ok
+    assert crm("task", "snooze", "retainer", "2026-02-03", env=env).ok
+    assert str(load(people / "tasks" / "retainer.yaml")["anchor"]) == "2026-01-31"
+    nxt = crm("task", "done", "retainer", env=env).stdout.strip()
+    assert str(load(people / "tasks" / f"{nxt}.yaml")["due"]) == "2026-02-28"
+    assert crm("task", "set", nxt, "due=2026-03-15", env=env).ok
+    moved = load(people / "tasks" / f"{nxt}.yaml")
+    assert str(moved["anchor"]) == "2026-03-15"
+    after = crm("task", "done", nxt, env=env).stdout.strip()
+    assert str(load(people / "tasks" / f"{after}.yaml")["due"]) == "2026-04-15"
+
+
+def test_a_call_with_a_lead_is_contact(crm, people):
+    assert crm("log", "lead:grace", "--type", "call", "First call", env=now("2026-11-20")).ok
+    lead = load(people / "leads" / "grace.yaml")
+    assert (lead["status"], str(lead["last_contact"])) == ("contacted", "2026-11-20")
+    assert crm("log", "lead:grace", "--type", "note", "thinking", env=now("2026-11-22")).ok
+    assert str(load(people / "leads" / "grace.yaml")["last_contact"]) == "2026-11-20"
+
+
+def test_remind_json_on_a_quiet_day(crm, people):
+    data = json.loads(crm("remind", "-f", "json", env={"TZ": "UTC", **now("2026-11-02")}).stdout)
+    assert data["overdue_tasks"] == [] and data["tasks"] == [] and data["touches"] == []
+
+
+def test_more_when_forms_and_errors(crm, people):
+    env = {"TZ": "UTC", **now("2026-11-23")}
+    assert crm("task", "add", "A", "--due", "2026-12-05 9:00", env=env).ok
+    assert str(load(people / "tasks" / "a.yaml")["due"]).startswith("2026-12-05 09:00")
+    for bad in ("+9999y", "05.03", "1.12"):
+        result = crm("task", "add", "B", "--due", bad, env=env)
+        assert result.exit_code == 22, bad
+        no_traceback(result)
+
+
+def test_times_with_different_offsets_sort_in_time_order(crm, people):
+    (people / "activities" / "a.yaml").write_text(
+        "type: call\nat: 2026-03-05T22:00:00-05:00\ntext: later (03:00 UTC)\ncontacts: [ada-lovelace]\n"
+    )
+    (people / "activities" / "b.yaml").write_text(
+        "type: call\nat: 2026-03-05T23:30:00Z\ntext: earlier\ncontacts: [ada-lovelace]\n"
+    )
+    listed = json.loads(crm("activity", "list", "-f", "json").stdout)
+    assert [a["text"] for a in listed] == ["later (03:00 UTC)", "earlier"]
+
+
+def test_calendar_repeats_keep_their_local_time(crm, people):
+    import vobject
+
+    env = {"TZ": "Europe/Berlin", **now("2026-03-01")}
+    assert crm(
+        "task",
+        "add",
+        "Weekly review",
+        "--due",
+        "2026-03-02 00:30",
+        "--repeat",
+        "FREQ=WEEKLY;BYDAY=MO",
+        env=env,
+    ).ok
+    assert crm("log", "ada", "--type", "meeting", "--date", "2026-03-04", "Offsite day", env=env).ok
+    cal = vobject.readOne(crm("export", "ical", env=env).stdout)
+    review = cal.vtodo
+    assert review.dtstart.value == dt.datetime(2026, 3, 2, 0, 30)  # floating: local wall time
+    assert review.due.value == dt.datetime(2026, 3, 2, 0, 30)
+    assert review.rrule.value == "FREQ=WEEKLY;BYDAY=MO"
+    assert cal.vevent.dtstart.value == dt.date(2026, 3, 4)  # an all-day event
+
+
+def test_vdir_removes_only_its_own_files(crm, people, tmp_path):
+    vdir = tmp_path / "cal"
+    vdir.mkdir()
+    foreign = vdir / "task-mine.ics"
+    foreign.write_text("BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    assert crm("export", "ical", "--dir", str(vdir)).ok
+    assert foreign.exists()
