@@ -14,7 +14,7 @@ from typing import Any
 
 from crm import money
 from crm.config import Config, Pipeline
-from crm.dates import local_date
+from crm.dates import local_date, parse_timestamp
 from crm.pipeline import (
     DealLine,
     Totals,
@@ -232,13 +232,36 @@ def velocity(lines: Sequence[DealLine], pipeline: Pipeline, now: dt.datetime) ->
 # -- stalled ----------------------------------------------------------------------------------
 
 
-def stalled(lines: Sequence[DealLine], days: int) -> list[dict[str, Any]]:
-    """Open deals whose stage has not changed for `days` days or more, longest first."""
-    found = [
-        d for d in lines if d.is_open and d.days_in_stage is not None and d.days_in_stage >= days
-    ]
-    found.sort(key=lambda d: (-(d.days_in_stage or 0), d.record.id))
-    return [d.json() for d in found]
+def stalled(
+    lines: Sequence[DealLine],
+    days: int,
+    activities: Sequence[Record] = (),
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Open deals with no stage change and no logged activity for `days` days or more, the
+    quietest first. Each carries `days_quiet` and its `last_activity` (date or None)."""
+    last: dict[str, dt.datetime] = {}
+    for activity in activities:
+        moment = parse_timestamp(activity.data.get("at"))
+        if moment is not None and (now is None or moment <= now):  # planned ones do not count
+            for deal in activity.list_of("deals"):
+                if deal not in last or last[deal] < moment:
+                    last[deal] = moment
+    found = []
+    for line in lines:
+        if not line.is_open or line.days_in_stage is None:
+            continue
+        touched = last.get(line.record.id)
+        quiet = line.days_in_stage
+        if touched is not None and now is not None:
+            quiet = min(quiet, max(0, (local_date(now) - local_date(touched)).days))
+        if quiet >= days:
+            item = line.json()
+            item["days_quiet"] = quiet
+            item["last_activity"] = local_date(touched).isoformat() if touched else None
+            found.append(item)
+    found.sort(key=lambda d: (-d["days_quiet"], d["id"]))
+    return found
 
 
 def stalled_days(config: Config, days: int | None) -> int:

@@ -531,3 +531,14 @@ def test_a_stage_changed_in_the_editor_is_dated_too(crm, sales, tmp_path):
         "2026-11-22",
     )
     assert run_json(crm, "deal", "show", "alpha")["days_in_stage"] == 1
+
+
+def test_an_activity_keeps_a_deal_from_stalling(crm, sales):
+    assert crm("log", "alpha", "--type", "call", "Still interested", env=at("2026-11-10")).ok
+    assert crm(
+        "log", "alpha", "--type", "meeting", "Planned", "--date", "2026-12-01", env=at("2026-11-10")
+    ).ok
+    assert [d["id"] for d in run_json(crm, "report", "stalled")] == []
+    quiet = {d["id"]: d for d in run_json(crm, "report", "stalled", "--days", "10")}
+    assert (quiet["alpha"]["days_quiet"], quiet["alpha"]["last_activity"]) == (13, "2026-11-10")
+    assert quiet["zeta"]["last_activity"] is None

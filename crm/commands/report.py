@@ -12,7 +12,7 @@ from crm.commands._options import CrmTyper, FormatOpt, SegmentOpt, TagFilterOpt,
 from crm.commands._records import chosen_pipeline, deal_lines, scan
 from crm.context import app_context
 from crm.errors import UsageError
-from crm.models import LEAD
+from crm.models import ACTIVITY, LEAD
 from crm.money import display_totals
 
 app = CrmTyper()
@@ -255,7 +255,7 @@ def stalled(
     segment: SegmentOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Open deals that have not changed stage for N days, longest first.
+    """Open deals with no stage change and no logged activity for N days, quietest first.
 
     \b
     Examples:
@@ -264,12 +264,13 @@ def stalled(
     """
     ctx = app_context()
     limit = reports.stalled_days(ctx.config, days)
-    deals = reports.stalled(deal_lines(ctx, where, tag, segment), limit)
+    activities = scan(ctx, ACTIVITY, quiet=True)
+    deals = reports.stalled(deal_lines(ctx, where, tag, segment), limit, activities, dates.now())
     rows = [
         {
             **d,
             "value": f"{d['value']} {d['currency']}" if d["value"] else "",
-            "days": d["days_in_stage"],
+            "days": d["days_quiet"],
         }
         for d in deals
     ]
@@ -278,7 +279,8 @@ def stalled(
         ["days", "stage", "value", "id"],  # the id names the deal, and this fits 80 columns
         rows,
         frozenset({"value", "days"}),
-        [float(d["days_in_stage"]) for d in deals],
+        [float(d["days_quiet"]) for d in deals],
     )
-    report = output.Report(f"Stalled: no stage change for {limit} days or more", [table])
-    _emit(report, deals, fmt, deals, list(output.DEAL_ROW))
+    title = f"Stalled: no stage change and no activity for {limit} days or more"
+    report = output.Report(title, [table])
+    _emit(report, deals, fmt, deals, [*output.DEAL_ROW, "days_quiet", "last_activity"])
