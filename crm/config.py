@@ -106,6 +106,54 @@ DEFAULT_RULES = (
     Rule(when="last_contact>=today-14", points=15, label="spoken to in the last 14 days"),
 )
 DEFAULT_BANDS = (("hot", 60), ("warm", 30))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reminder:
+    """A payment reminder level: sent `days` after the due date, with its text and fee."""
+
+    days: int
+    text: str
+    fee: str = "0"
+
+
+REGIME_NOTES = {
+    "reverse_charge": "Reverse charge: the recipient is liable for the VAT "
+    "(Article 196, Council Directive 2006/112/EC).",
+    "small_business": "No VAT is charged: small business exemption.",
+}
+DEFAULT_REMINDERS = (
+    Reminder(
+        days=7,
+        text="A friendly reminder: the invoice below is still open. "
+        "If you have paid it in the meantime, thank you, and please ignore this letter.",
+    ),
+    Reminder(days=21, text="Second reminder: please pay the invoice below within 7 days."),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Billing:
+    """How quotes and invoices are made (crm.yaml `billing:`)."""
+
+    locale: str = "en_GB"
+    payment_terms: int = 14  # days from issue to due
+    quote_days: int = 30  # days a quote is valid
+    tax_rate: str = "0"  # the default rate of lines, in percent
+    regime: str = "standard"  # standard, reverse_charge or small_business
+    per_line: bool = False  # round tax per line instead of per rate
+    numbering: Mapping[str, str] = field(default_factory=dict)
+    bank: Mapping[str, str] = field(default_factory=dict)  # holder, iban, bic, bank
+    notes: Mapping[str, str] = field(default_factory=lambda: dict(REGIME_NOTES))
+    reminders: tuple[Reminder, ...] = DEFAULT_REMINDERS
+    pdf: bool = True  # keep a PDF of each issued document (else HTML)
+
+    def pattern(self, kind: str) -> str:
+        from crm.numbering import DEFAULTS
+
+        return self.numbering.get(kind) or DEFAULTS[kind]
+
+
 DEFAULT_PIPELINE = "sales"
 
 
@@ -122,6 +170,7 @@ class Config:
     segments: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)
     stalled_days: int = 30
     cadence: Mapping[str, str] = field(default_factory=dict)  # tag -> keep-in-touch interval
+    billing: Billing = field(default_factory=Billing)
     follow_up_days: int = 7  # a lead not contacted for this long shows in the agenda
 
     @property
@@ -227,7 +276,9 @@ def parse_config(
             cadence[str(tag)] = parse_cadence(str(span))
         except ValidationError as exc:
             problem(f"cadence.{tag}", str(exc))
+    billing = _parse_billing(data.get("billing"), problem)
     config = Config(
+        billing=billing,
         currency=currency,
         pipelines=pipelines,
         custom=custom,
@@ -240,6 +291,74 @@ def parse_config(
         follow_up_days=follow_up,
     )
     return config, issues
+
+
+def _parse_billing(raw: Any, problem: Any) -> Billing:
+    from crm.billing import REGIMES, parse_rate
+    from crm.numbering import series
+
+    if raw is None:
+        return Billing()
+    if not isinstance(raw, dict):
+        problem("billing", "must be a mapping (payment_terms, tax_rate, numbering, ...)")
+        return Billing()
+    values: dict[str, Any] = {}
+    for key in ("payment_terms", "quote_days"):
+        if key in raw:
+            values[key] = _days(raw, key, 14, lambda k, m: problem(f"billing.{k}", m))
+    if raw.get("tax_rate") is not None:
+        try:
+            values["tax_rate"] = str(parse_rate(raw["tax_rate"]))
+        except ValidationError as exc:
+            problem("billing.tax_rate", str(exc))
+    if raw.get("regime") is not None:
+        if raw["regime"] in REGIMES:
+            values["regime"] = raw["regime"]
+        else:
+            problem("billing.regime", f"'{raw['regime']}' is not one of: {', '.join(REGIMES)}")
+    if raw.get("rounding") is not None:
+        if raw["rounding"] in ("per_rate", "per_line"):
+            values["per_line"] = raw["rounding"] == "per_line"
+        else:
+            problem("billing.rounding", "is per_rate (EN 16931, the default) or per_line")
+    for key in ("locale",):
+        if raw.get(key) is not None:
+            values[key] = str(raw[key])
+    if isinstance(raw.get("pdf"), bool):
+        values["pdf"] = raw["pdf"]
+    for key in ("numbering", "bank", "notes"):
+        part = raw.get(key)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            problem(f"billing.{key}", "must be a mapping")
+            continue
+        values[key] = {str(k): str(v) for k, v in part.items() if v is not None}
+    if "notes" in values:
+        values["notes"] = {**REGIME_NOTES, **values["notes"]}
+    for kind, pattern in values.get("numbering", {}).items():
+        if kind not in ("invoice", "credit_note", "quote"):
+            problem(f"billing.numbering.{kind}", "is one of invoice, credit_note, quote")
+            continue
+        try:
+            series(pattern)
+        except ValidationError as exc:
+            problem(f"billing.numbering.{kind}", str(exc))
+    if raw.get("reminders") is not None:
+        levels = []
+        for i, item in enumerate(raw["reminders"] if isinstance(raw["reminders"], list) else []):
+            if not isinstance(item, dict) or not isinstance(item.get("days"), int):
+                problem(f"billing.reminders.{i}", "needs days (after the due date) and text")
+                continue
+            levels.append(
+                Reminder(
+                    days=item["days"],
+                    text=str(item.get("text") or ""),
+                    fee=str(item.get("fee") or "0"),
+                )
+            )
+        values["reminders"] = tuple(sorted(levels, key=lambda r: r.days))
+    return Billing(**values)
 
 
 def _days(data: dict[str, Any], key: str, default: int, problem: Any) -> int:

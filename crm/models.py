@@ -31,6 +31,13 @@ class Kind(StrEnum):
     MINUTES = "minutes"  # a duration in whole minutes
     CADENCE = "cadence"  # a keep-in-touch interval: 2w, 1m, 3m
     REPEAT = "repeat"  # daily, weekly, monthly, yearly or an RRULE
+    RATE = "rate"  # a tax rate in percent: 19, 7.7, 0
+    LINES = "lines"  # the priced lines of a quote, invoice or credit note
+    PAYMENTS = "payments"  # payments received: date, amount, method, reference
+    DOCUMENT = "document"  # the file rendered at issue and its SHA-256, kept by crm
+    SCHEDULE = "schedule"  # when a recurring invoice falls due: monthly, quarterly, ...
+    ENTRIES = "entries"  # a list of mappings kept by crm (reminders sent, periods invoiced)
+    DAYS = "days"  # a whole number of days
     TAGS = "tags"
     ADDRESS = "address"
     CUSTOM = "custom"  # the mapping of custom fields declared in crm.yaml
@@ -44,6 +51,9 @@ LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "junk", "conver
 ACTIVITY_TYPES = ("call", "email", "meeting", "note")
 TASK_STATUSES = ("open", "done")
 PRIORITIES = ("high", "medium", "low")
+REGIMES = ("standard", "reverse_charge", "small_business")
+QUOTE_STATUSES = ("draft", "sent", "accepted", "declined")
+INVOICE_STATUSES = ("draft", "issued", "sent")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +120,20 @@ def _address() -> Field:
     return Field(name="address", kind=Kind.ADDRESS, help="Postal address.")
 
 
+def _billing() -> tuple[Field, ...]:
+    """How a customer is invoiced."""
+    return (
+        Field(name="vat_id", kind=Kind.TEXT, help="VAT id, e.g. DE123456789."),
+        Field(name="payment_terms", kind=Kind.DAYS, help="Days to pay (default: crm.yaml's)."),
+        Field(
+            name="tax_regime",
+            kind=Kind.CHOICE,
+            choices=REGIMES,
+            help="standard, reverse_charge or small_business (default: crm.yaml's).",
+        ),
+    )
+
+
 def _touch() -> tuple[Field, ...]:
     return (
         Field(name="cadence", kind=Kind.CADENCE, help="Keep in touch every 2w, 1m, 3m, ..."),
@@ -143,6 +167,7 @@ CONTACT = RecordType(
         Field(name="title", kind=Kind.TEXT, aliases=("role",), help="Job title or role."),
         Field(name="company", kind=Kind.REF, target="company", help="The company worked for."),
         _address(),
+        *_billing(),
         *_touch(),
         *_common_tail(),
     ),
@@ -161,6 +186,7 @@ COMPANY = RecordType(
         _emails(),
         _phones(),
         _address(),
+        *_billing(),
         *_touch(),
         *_common_tail(),
     ),
@@ -300,8 +326,151 @@ TASK = RecordType(
     columns=("id", "due", "title", "priority", "status", "contacts", "deals"),
 )
 
+
+def _customer() -> tuple[Field, ...]:
+    return (
+        Field(name="company", kind=Kind.REF, target="company", help="The customer (a company)."),
+        Field(
+            name="contact",
+            kind=Kind.REF,
+            target="contact",
+            help="The contact (the customer, when there is no company).",
+        ),
+    )
+
+
+def _document_tail(*kept: Field) -> tuple[Field, ...]:
+    return (
+        Field(name="currency", kind=Kind.CURRENCY, help="ISO 4217 code; default from crm.yaml."),
+        Field(
+            name="regime",
+            kind=Kind.CHOICE,
+            choices=REGIMES,
+            help="Tax regime: standard, reverse_charge, small_business (default: customer's).",
+        ),
+        Field(name="lines", kind=Kind.LINES, writable=False),
+        Field(name="notes", kind=Kind.LONGTEXT, aliases=("note",), help="Printed on the document."),
+        Field(name="terms", kind=Kind.LONGTEXT, help="Terms printed on the document."),
+        Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
+        Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
+        *kept,
+        Field(name="created", kind=Kind.TIMESTAMP, writable=False),
+        Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
+    )
+
+
+PRODUCT = RecordType(
+    name="product",
+    plural="products",
+    title="name",
+    fields=(
+        Field(name="name", kind=Kind.TEXT, required=True, help="What you sell."),
+        Field(name="unit", kind=Kind.TEXT, help="hour, day, piece, month, ..."),
+        Field(name="price", kind=Kind.MONEY, help="Unit price, net."),
+        Field(name="currency", kind=Kind.CURRENCY, help="ISO 4217 code; default from crm.yaml."),
+        Field(name="tax_rate", kind=Kind.RATE, help="Tax rate in percent; default crm.yaml's."),
+        Field(name="description", kind=Kind.LONGTEXT, help="Shown on quotes and invoices."),
+        *_common_tail(),
+    ),
+    columns=("id", "name", "unit", "price", "currency", "tax_rate"),
+)
+
+QUOTE = RecordType(
+    name="quote",
+    plural="quotes",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What the quote is for."),
+        Field(name="number", kind=Kind.TEXT, writable=False),
+        *_customer(),
+        Field(name="deal", kind=Kind.REF, target="deal", help="The deal it belongs to."),
+        Field(name="status", kind=Kind.CHOICE, choices=QUOTE_STATUSES, writable=False),
+        Field(name="issued", kind=Kind.DATE, writable=False),
+        Field(name="valid_until", kind=Kind.DATE, help="Valid until (default: 30 days)."),
+        *_document_tail(Field(name="invoice", kind=Kind.REF, target="invoice", writable=False)),
+    ),
+    columns=("id", "number", "title", "company", "status", "issued", "total", "currency"),
+)
+
+INVOICE = RecordType(
+    name="invoice",
+    plural="invoices",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What the invoice is for."),
+        Field(name="number", kind=Kind.TEXT, writable=False),
+        *_customer(),
+        Field(name="deal", kind=Kind.REF, target="deal", help="The deal it belongs to."),
+        Field(name="quote", kind=Kind.REF, target="quote", writable=False),
+        Field(name="status", kind=Kind.CHOICE, choices=INVOICE_STATUSES, writable=False),
+        Field(name="issued", kind=Kind.DATE, writable=False),
+        Field(name="due", kind=Kind.DATE, writable=False),
+        Field(name="service_date", kind=Kind.DATE, help="Date of supply, or start of the period."),
+        Field(name="service_until", kind=Kind.DATE, help="End of the period of service."),
+        *_document_tail(
+            Field(name="payments", kind=Kind.PAYMENTS, writable=False),
+            Field(name="reminders", kind=Kind.ENTRIES, writable=False),
+            Field(name="recurring", kind=Kind.REF, target="recurring", writable=False),
+            Field(name="document", kind=Kind.DOCUMENT, writable=False),
+        ),
+    ),
+    columns=("id", "number", "title", "company", "status", "issued", "due", "total", "currency"),
+)
+
+CREDIT_NOTE = RecordType(
+    name="credit_note",
+    plural="credit_notes",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What it corrects."),
+        Field(name="number", kind=Kind.TEXT, writable=False),
+        Field(name="invoice", kind=Kind.REF, target="invoice", writable=False),
+        *_customer(),
+        Field(name="status", kind=Kind.CHOICE, choices=("draft", "issued"), writable=False),
+        Field(name="issued", kind=Kind.DATE, writable=False),
+        Field(name="reason", kind=Kind.TEXT, help="Why the invoice is corrected."),
+        *_document_tail(Field(name="document", kind=Kind.DOCUMENT, writable=False)),
+    ),
+    columns=("id", "number", "invoice", "company", "issued", "total", "currency"),
+)
+
+RECURRING = RecordType(
+    name="recurring",
+    plural="recurring",
+    title="title",
+    fields=(
+        Field(name="title", kind=Kind.TEXT, required=True, help="What is invoiced each time."),
+        *_customer(),
+        Field(
+            name="schedule",
+            kind=Kind.SCHEDULE,
+            required=True,
+            help="monthly, quarterly, yearly, or an RRULE; on the day of --start.",
+        ),
+        Field(name="start", kind=Kind.DATE, required=True, help="The first period starts here."),
+        Field(name="end", kind=Kind.DATE, help="No periods start after this date."),
+        Field(name="paused", kind=Kind.BOOL, help="yes: invoice nothing until unpaused."),
+        Field(name="issue", kind=Kind.BOOL, help="yes: issue the invoices it creates."),
+        *_document_tail(Field(name="invoiced", kind=Kind.ENTRIES, writable=False)),
+    ),
+    columns=("id", "title", "company", "schedule", "start", "paused"),
+)
+
 RECORD_TYPES: dict[str, RecordType] = {
-    t.name: t for t in (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, TASK)
+    t.name: t
+    for t in (
+        CONTACT,
+        COMPANY,
+        LEAD,
+        DEAL,
+        ACTIVITY,
+        TASK,
+        PRODUCT,
+        QUOTE,
+        INVOICE,
+        CREDIT_NOTE,
+        RECURRING,
+    )
 }
 
 

@@ -90,6 +90,16 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return when.parse_cadence(stripped)
     if kind is Kind.REPEAT:
         return when.parse_repeat(stripped)
+    if kind is Kind.SCHEDULE:
+        return when.parse_schedule(stripped)
+    if kind is Kind.RATE:
+        from crm.billing import parse_rate
+
+        return str(parse_rate(stripped))
+    if kind is Kind.DAYS:
+        if not stripped.isdigit() or int(stripped) > 3650:
+            raise ValidationError(f"'{text}' is not a number of days")
+        return int(stripped)
     raise ValidationError(f"cannot be set from text (kind {kind})")
 
 
@@ -206,6 +216,20 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
     if kind is Kind.MINUTES:
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
         return None if ok else f"'{value}' is not a number of minutes"
+    if kind is Kind.DAYS:
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3650
+        return None if ok else f"'{value}' is not a number of days"
+    if kind is Kind.RATE:
+        from crm.billing import parse_rate
+
+        return _attempt(lambda: parse_rate(value))
+    if kind in (Kind.LINES, Kind.ENTRIES, Kind.PAYMENTS):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            return "must be a list of mappings"
+        return _check_payments(value) if kind is Kind.PAYMENTS else None
+    if kind is Kind.DOCUMENT:
+        ok = isinstance(value, dict) and isinstance(value.get("file"), str)
+        return None if ok else "must name the file rendered at issue (kept by crm)"
     if kind is Kind.PERCENT:
         if isinstance(value, int) and 0 <= value <= 100:
             return None
@@ -236,6 +260,8 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return None if dates.is_iso_date(value) else f"'{value}' is not a date (YYYY-MM-DD)"
     if kind is Kind.REPEAT:
         return _attempt(lambda: when.parse_repeat(value, canonical=True))
+    if kind is Kind.SCHEDULE:
+        return _attempt(lambda: when.parse_schedule(value))
     if kind is Kind.WHEN:
         if dates.is_iso_date(str(value)) or _is_timestamp(value):
             return None
@@ -246,6 +272,16 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
     if kind in (Kind.STAGE, Kind.PIPELINE):
         return None  # checked against the deal's pipeline (records.validate)
     return _attempt(lambda: _parse(field, value, config))
+
+
+def _check_payments(value: list[Any]) -> str | None:
+    for i, payment in enumerate(value, 1):
+        if not dates.is_iso_date(str(payment.get("date"))):
+            return f"payment {i}: '{payment.get('date')}' is not a date (YYYY-MM-DD)"
+        problem = _attempt(lambda p=payment: money.parse_amount(str(p.get("amount"))))
+        if problem:
+            return f"payment {i}: {problem}"
+    return None
 
 
 def _check_history(value: Any) -> str | None:

@@ -223,3 +223,44 @@ def next_occurrence(
     limit_day = after.date() if isinstance(after, dt.datetime) else after
     found = _rule(repeat, start).after(dt.datetime.combine(limit_day, dt.time()))
     return None if found is None else found.date()
+
+
+SCHEDULES = {
+    "weekly": "FREQ=WEEKLY",
+    "monthly": "FREQ=MONTHLY",
+    "quarterly": "FREQ=MONTHLY;INTERVAL=3",
+    "yearly": "FREQ=YEARLY",
+}
+
+
+def parse_schedule(text: str) -> str:
+    """When a recurring invoice is due: weekly, monthly, quarterly, yearly or an RRULE."""
+    cleaned = text.strip()
+    if cleaned.lower() in SCHEDULES:
+        return cleaned.lower()
+    return parse_repeat(cleaned)
+
+
+def period_starts(schedule: str, start: dt.date, until: dt.date) -> list[dt.date]:
+    """The days periods of `schedule` start on, from `start` up to `until` inclusive.
+
+    Monthly and quarterly from the 29th-31st fall on shorter months' last day."""
+    from dateutil import rrule
+
+    rule = SCHEDULES.get(schedule, schedule)
+    if schedule in ("monthly", "quarterly") and start.day > 28:
+        rule += f";BYMONTHDAY={start.day},-1;BYSETPOS=1"
+    elif schedule == "yearly" and (start.month, start.day) == (2, 29):
+        rule = rule_text("yearly", start)
+    first = dt.datetime.combine(start, dt.time())
+    last = dt.datetime.combine(until, dt.time())
+    return [d.date() for d in rrule.rrulestr(rule, dtstart=first).between(first, last, inc=True)]
+
+
+def next_period_start(schedule: str, start: dt.date, period: dt.date) -> dt.date:
+    """The start of the period after the one starting on `period`."""
+    from dateutil.relativedelta import relativedelta
+
+    far = period + relativedelta(years=2)
+    later = [d for d in period_starts(schedule, start, far) if d > period]
+    return later[0] if later else far

@@ -425,9 +425,9 @@ def record_app(
         obj = objects([rec], ctx.config, dates.now())[0]
         rel = related(ctx, rec)
         sections = [
-            output.Section(key.capitalize(), _section_columns(rtype, key), rows)
+            output.Section(key.replace("_", " ").capitalize(), _section_columns(rtype, key), rows)
             for key, rows in rel.items()
-            if isinstance(rows, list)
+            if isinstance(rows, list) and (rows or key in ("contacts", "deals"))
         ]
         events: list[dict[str, Any]] = []
         if rtype.name in LINKABLE:

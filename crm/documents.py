@@ -1,0 +1,175 @@
+"""Quotes, invoices and credit notes as records: their totals, status and what they show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from crm import billing, money
+from crm.billing import Totals
+from crm.config import Config
+from crm.errors import ValidationError
+from crm.records import Record
+
+DOCUMENT_TYPES = ("quote", "invoice", "credit_note")
+
+
+def currency_of(rec: Record, config: Config) -> str:
+    return str(rec.data.get("currency") or config.currency).upper()
+
+
+def regime_of(rec: Record, config: Config) -> str:
+    regime = rec.data.get("regime")
+    return str(regime) if regime in billing.REGIMES else config.billing.regime
+
+
+def totals_of(rec: Record, config: Config) -> Totals:
+    """The computed lines and totals of a document (ValidationError when a line is wrong)."""
+    lines = rec.data.get("lines")
+    return billing.compute(
+        lines if isinstance(lines, list) else [],
+        currency_of(rec, config),
+        regime=regime_of(rec, config),
+        per_line=config.billing.per_line,
+        default_rate=billing.parse_rate(config.billing.tax_rate),
+    )
+
+
+def credited(invoice_id: str, credit_notes: Sequence[Record], config: Config) -> Decimal:
+    """What the issued credit notes of an invoice take off it (gross)."""
+    total = Decimal(0)
+    for note in credit_notes:
+        if note.data.get("invoice") == invoice_id and note.data.get("status") == "issued":
+            try:
+                total += totals_of(note, config).gross
+            except ValidationError:
+                continue
+    return total
+
+
+def money_fields(
+    rec: Record, config: Config, today: dt.date, credit_notes: Sequence[Record] = ()
+) -> dict[str, Any]:
+    """The derived fields of a document's JSON: net, tax, total; for invoices also paid,
+    credited, amount_due and the status those give."""
+    try:
+        totals = totals_of(rec, config)
+    except ValidationError:
+        return {"net": None, "tax": None, "total": None}
+    out: dict[str, Any] = {
+        "net": str(totals.net),
+        "tax": str(totals.tax),
+        "total": str(totals.gross),
+    }
+    kind = rec.type.name
+    if kind == "invoice":
+        currency = totals.currency
+        paid = billing.payments_total(rec.data.get("payments"), currency)
+        minus = credited(rec.id, credit_notes, config)
+        due = max(Decimal(0), totals.gross - paid - minus)
+        out.update(
+            paid=str(paid),
+            credited=str(money.round_to(minus, currency)),
+            amount_due=str(money.round_to(due, currency)),
+            status=billing.invoice_status(rec.data, totals.gross, paid, minus, today),
+        )
+    elif kind == "quote":
+        out["status"] = billing.quote_status(rec.data, today)
+    return out
+
+
+def party(rec: Record | None, config: Config) -> dict[str, Any] | None:
+    """A company or contact as a document names it."""
+    if rec is None:
+        return None
+    data = rec.data
+    address = data.get("address")
+    return {
+        "id": rec.id,
+        "name": rec.title,
+        "address": address
+        if isinstance(address, Mapping)
+        else ({"text": address} if address else {}),
+        "vat_id": data.get("vat_id"),
+        "email": (data.get("emails") or [None])[0]
+        if isinstance(data.get("emails"), list)
+        else data.get("emails"),
+    }
+
+
+def seller(config: Config) -> dict[str, Any]:
+    business = dict(config.business)
+    address = business.get("address")
+    return {
+        "name": business.get("name") or "",
+        "address": address
+        if isinstance(address, Mapping)
+        else ({"text": address} if address else {}),
+        "vat_id": business.get("vat_id"),
+        "email": business.get("email"),
+        "phone": business.get("phone"),
+        "website": business.get("website"),
+        "bank": dict(config.billing.bank),
+    }
+
+
+def context(
+    rec: Record,
+    config: Config,
+    *,
+    customer: Record | None,
+    contact: Record | None,
+    today: dt.date,
+    credit_notes: Sequence[Record] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything a document template may use (docs/documents.md lists it)."""
+    totals = totals_of(rec, config)
+    regime = regime_of(rec, config)
+    data = rec.data
+    derived = money_fields(rec, config, today, credit_notes)
+    return {
+        "kind": rec.type.name,
+        "id": rec.id,
+        "number": data.get("number"),
+        "title": rec.title,
+        "status": derived.get("status", data.get("status")),
+        "issued": data.get("issued"),
+        "due": data.get("due"),
+        "valid_until": data.get("valid_until"),
+        "service_date": data.get("service_date"),
+        "service_until": data.get("service_until"),
+        "currency": totals.currency,
+        "locale": config.billing.locale,
+        "seller": seller(config),
+        "buyer": party(customer, config),
+        "contact": party(contact, config),
+        "lines": [line.json() for line in totals.lines],
+        "taxes": [group.json() for group in totals.groups],
+        "net": str(totals.net),
+        "tax": str(totals.tax),
+        "total": str(totals.gross),
+        "paid": derived.get("paid"),
+        "credited": derived.get("credited"),
+        "amount_due": derived.get("amount_due"),
+        "regime": regime,
+        "regime_note": config.billing.notes.get(regime) if regime != "standard" else None,
+        "exemptions": sorted(
+            {g.exempt for g in totals.groups if g.exempt and regime == "standard"}
+        ),
+        "notes": data.get("notes"),
+        "terms": data.get("terms"),
+        "payment_terms": _terms_days(data),
+        "invoice": data.get("invoice"),
+        "reason": data.get("reason"),
+        **(extra or {}),
+    }
+
+
+def _terms_days(data: Mapping[str, Any]) -> int | None:
+    issued, due = data.get("issued"), data.get("due")
+    if isinstance(issued, str) and isinstance(due, str):
+        return (dt.date.fromisoformat(due) - dt.date.fromisoformat(issued)).days
+    return None
