@@ -84,29 +84,28 @@ def party(rec: Record | None, config: Config) -> dict[str, Any] | None:
     """A company or contact as a document names it."""
     if rec is None:
         return None
-    data = rec.data
-    address = data.get("address")
+    emails = rec.list_of("emails")
     return {
         "id": rec.id,
         "name": rec.title,
-        "address": address
-        if isinstance(address, Mapping)
-        else ({"text": address} if address else {}),
-        "vat_id": data.get("vat_id"),
-        "email": (data.get("emails") or [None])[0]
-        if isinstance(data.get("emails"), list)
-        else data.get("emails"),
+        "address": _address(rec.data.get("address")),
+        "vat_id": rec.data.get("vat_id"),
+        "email": emails[0] if emails else None,
     }
+
+
+def _address(value: Any) -> dict[str, Any]:
+    """An address as a mapping of parts; one written as text is {"text": ...}."""
+    if isinstance(value, Mapping):
+        return {k: str(v) for k, v in value.items() if v is not None}
+    return {"text": str(value)} if value else {}
 
 
 def seller(config: Config) -> dict[str, Any]:
     business = dict(config.business)
-    address = business.get("address")
     return {
         "name": business.get("name") or "",
-        "address": address
-        if isinstance(address, Mapping)
-        else ({"text": address} if address else {}),
+        "address": _address(business.get("address")),
         "vat_id": business.get("vat_id"),
         "email": business.get("email"),
         "phone": business.get("phone"),
