@@ -281,6 +281,9 @@ def line_of(lines: Mapping[str, int], key: str) -> int | None:
 DERIVED: dict[str, tuple[str, ...]] = {
     "lead": ("score", "band"),
     "deal": ("weighted", "days_in_stage"),
+    "quote": ("net", "tax", "total"),
+    "invoice": ("net", "tax", "total", "paid", "credited", "amount_due"),
+    "credit_note": ("net", "tax", "total"),
 }
 
 ACTIVITY = RecordType(

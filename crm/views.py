@@ -6,19 +6,31 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from crm import pipeline, scoring
+from crm import dates, pipeline, scoring
 from crm.config import Config
+from crm.documents import DOCUMENT_TYPES, money_fields
 from crm.records import Record, to_json
 
 
-def objects(records: Sequence[Record], config: Config, now: dt.datetime) -> list[dict[str, Any]]:
-    """The JSON objects of `records` (all of one type), with their derived fields."""
+def objects(
+    records: Sequence[Record],
+    config: Config,
+    now: dt.datetime,
+    credit_notes: Sequence[Record] = (),
+) -> list[dict[str, Any]]:
+    """The JSON objects of `records` (all of one type), with their derived fields.
+
+    For invoices, `credit_notes` are those that may reduce them."""
     objs = [to_json(rec, config) for rec in records]
     if not records:
         return objs
     kind = records[0].type.name
     if kind == "lead":
         scoring.annotate(objs, config)
+    elif kind in DOCUMENT_TYPES:
+        today = dates.local_date(now)
+        for obj, rec in zip(objs, records, strict=True):
+            obj.update(money_fields(rec, config, today, credit_notes))
     elif kind == "deal":
         for obj, rec in zip(objs, records, strict=True):
             line = pipeline.deal_line(rec, config, now)

@@ -78,7 +78,7 @@ LAYERS = {
         "numbering",
         "documents",
     },
-    "presentation": {"output", "editor"},
+    "presentation": {"output", "editor", "render"},
     "entry": {"cli", "context", "__main__", "__init__"},
 }
 FORBIDDEN = {

@@ -188,7 +188,8 @@ def select(
         except UsageError as exc:
             raise UsageError(f"segment '{segment}': {exc.message}", hint=exc.hint) from exc
     records = scan(ctx, rtype)
-    pairs = list(zip(records, objects(records, config, dates.now()), strict=True))
+    credits = scan(ctx, RECORD_TYPES["credit_note"], quiet=True) if rtype.name == "invoice" else []
+    pairs = list(zip(records, objects(records, config, dates.now(), credits), strict=True))
     wanted = [t.lower() for t in tags or ()]
     return [
         (rec, obj)
@@ -422,7 +423,10 @@ def record_app(
     ) -> None:
         ctx = app_context()
         rec = find(ctx, rtype, ref)
-        obj = objects([rec], ctx.config, dates.now())[0]
+        credits = (
+            scan(ctx, RECORD_TYPES["credit_note"], quiet=True) if rtype.name == "invoice" else []
+        )
+        obj = objects([rec], ctx.config, dates.now(), credits)[0]
         rel = related(ctx, rec)
         sections = [
             output.Section(key.replace("_", " ").capitalize(), _section_columns(rtype, key), rows)

@@ -10,13 +10,16 @@ from pathlib import Path
 TEMP_PREFIX = ".crm-tmp-"  # hidden, so no reader ever takes a leftover for a record
 
 
-def write_temp(path: Path, text: str, mode: int = 0o644) -> Path:
-    """Write `text` to a hidden temp file beside `path`, flushed and fsynced; return its path."""
+def write_temp(path: Path, content: str | bytes, mode: int = 0o644) -> Path:
+    """Write `content` to a hidden temp file beside `path`, flushed and fsynced; return its path.
+
+    Text is written as UTF-8 with \\n line ends; bytes as they are."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".yaml", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(name, mode)  # mkstemp creates 0600
@@ -39,19 +42,7 @@ def write(path: Path, text: str) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """`write` for bytes (an .ics file must keep its CRLF line ends)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, mode_of(path))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-    replace(Path(name), path)
+    replace(write_temp(path, data, mode_of(path)), path)
 
 
 def mode_of(path: Path) -> int:

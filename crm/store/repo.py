@@ -168,6 +168,7 @@ class Transaction:
         self.dry_run = dry_run
         self.now = dates.now()
         self._staged: dict[Path, Change] = {}
+        self._blobs: dict[Path, bytes] = {}  # files kept beside records, written as they are
         self._lock: contextlib.ExitStack | None = None
         self.recovered = False
 
@@ -241,6 +242,14 @@ class Transaction:
     def write_text(self, rtype: RecordType, rid: str, text: str) -> None:
         self._stage(self.store.path_of(rtype, rid), text)
 
+    def attach(self, rtype: RecordType, rid: str, suffix: str, data: bytes) -> str:
+        """Stage a file kept beside a record (`invoices/<id>.pdf`); returns its file name."""
+        name = f"{self.store.path_of(rtype, rid).stem}.{suffix}"
+        path = self.store.folder(rtype) / name
+        self._blobs[path] = data
+        self._staged[path] = Change(self.store.rel(path), None, f"({len(data)} bytes)\n")
+        return name
+
     def delete(self, rtype: RecordType, rid: str) -> None:
         self._stage(self.store.path_of(rtype, rid), None)
 
@@ -251,8 +260,9 @@ class Transaction:
         try:
             for path, change in self._staged.items():
                 temp = None
-                if change.after is not None:
-                    temp = atomic.write_temp(path, change.after, atomic.mode_of(path))
+                content = self._blobs.get(path, change.after)
+                if content is not None:
+                    temp = atomic.write_temp(path, content, atomic.mode_of(path))
                 steps.append(journal.Step(path, temp))
         except BaseException:
             for step in steps:
