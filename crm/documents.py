@@ -94,11 +94,18 @@ def party(rec: Record | None, config: Config) -> dict[str, Any] | None:
     }
 
 
+ADDRESS_PARTS = ("text", "street", "postcode", "city", "region", "country")
+BANK_PARTS = ("holder", "iban", "bic", "bank")
+
+
 def _address(value: Any) -> dict[str, Any]:
-    """An address as a mapping of parts; one written as text is {"text": ...}."""
+    """An address as every part (None where missing); one written as text is its `text`."""
+    parts: dict[str, Any] = dict.fromkeys(ADDRESS_PARTS)
     if isinstance(value, Mapping):
-        return {k: str(v) for k, v in value.items() if v is not None}
-    return {"text": str(value)} if value else {}
+        parts.update({k: str(v) for k, v in value.items() if v is not None})
+    elif value:
+        parts["text"] = str(value)
+    return parts
 
 
 def seller(config: Config) -> dict[str, Any]:
@@ -110,7 +117,7 @@ def seller(config: Config) -> dict[str, Any]:
         "email": business.get("email"),
         "phone": business.get("phone"),
         "website": business.get("website"),
-        "bank": dict(config.billing.bank),
+        "bank": {**dict.fromkeys(BANK_PARTS), **config.billing.bank},
     }
 
 

@@ -284,6 +284,7 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "quote": ("net", "tax", "total"),
     "invoice": ("net", "tax", "total", "paid", "credited", "amount_due"),
     "credit_note": ("net", "tax", "total"),
+    "recurring": ("status", "next"),
 }
 
 ACTIVITY = RecordType(
@@ -390,6 +391,7 @@ QUOTE = RecordType(
         Field(name="status", kind=Kind.CHOICE, choices=QUOTE_STATUSES, writable=False),
         Field(name="issued", kind=Kind.DATE, writable=False),
         Field(name="valid_until", kind=Kind.DATE, help="Valid until (default: 30 days)."),
+        Field(name="decided", kind=Kind.DATE, writable=False),
         *_document_tail(Field(name="invoice", kind=Kind.REF, target="invoice", writable=False)),
     ),
     columns=("id", "number", "title", "company", "status", "issued", "total", "currency"),
@@ -456,7 +458,7 @@ RECURRING = RecordType(
         Field(name="issue", kind=Kind.BOOL, help="yes: issue the invoices it creates."),
         *_document_tail(Field(name="invoiced", kind=Kind.ENTRIES, writable=False)),
     ),
-    columns=("id", "title", "company", "schedule", "start", "paused"),
+    columns=("id", "title", "company", "schedule", "status", "next"),
 )
 
 RECORD_TYPES: dict[str, RecordType] = {

@@ -517,6 +517,8 @@ def validate(rec: Record, config: Config) -> list[Issue]:
                     issues.append(rec.issue(f"custom.{name}", problem))
     if rec.type.name == "deal":
         issues.extend(_deal_stage_issues(rec, config))
+    if isinstance(data.get("lines"), list) and "lines" not in bad:
+        issues.extend(_line_issues(rec, config))
     value = data.get("value")
     if rec.type.name == "deal" and value is not None and not bad & {"value", "currency"}:
         currency = data.get("currency") or config.currency
@@ -525,6 +527,20 @@ def validate(rec: Record, config: Config) -> list[Issue]:
             if problem:
                 issues.append(rec.issue("value", problem))
     return issues
+
+
+def _line_issues(rec: Record, config: Config) -> list[Issue]:
+    """A document's lines computed as they will be: a bad price or rate names its line."""
+    from crm import billing
+
+    currency = str(rec.data.get("currency") or config.currency).upper()
+    try:
+        billing.compute(rec.data["lines"], currency, default_rate=Decimal(0))
+    except ValidationError as exc:
+        position = exc.message.split(":")[0].removeprefix("line ")
+        at = f"lines.{int(position) - 1}" if position.isdigit() else "lines"
+        return [rec.issue("lines", exc.message, at=at)]
+    return []
 
 
 def _deal_stage_issues(rec: Record, config: Config) -> list[Issue]:

@@ -82,13 +82,14 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     env.filters["date"] = lambda v: _date(v, locale)
     name = f"{kind}.{fmt}.j2"
     try:
-        return str(env.get_template(name).render(**context))
+        text = str(env.get_template(name).render(**context))
     except JinjaError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
         raise TemplateError(f"template {name}{where}: {exc.message or exc}") from exc
     except (ValueError, ArithmeticError) as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
+    return text if text.endswith("\n") else text + "\n"
 
 
 def pdf(html: str) -> bytes:

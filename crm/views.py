@@ -31,6 +31,12 @@ def objects(
         today = dates.local_date(now)
         for obj, rec in zip(objs, records, strict=True):
             obj.update(money_fields(rec, config, today, credit_notes))
+    elif kind == "recurring":
+        from crm.invoicing import recurring_state
+
+        today = dates.local_date(now)
+        for obj, rec in zip(objs, records, strict=True):
+            obj.update(recurring_state(rec, today))
     elif kind == "deal":
         for obj, rec in zip(objs, records, strict=True):
             line = pipeline.deal_line(rec, config, now)

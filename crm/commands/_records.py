@@ -306,6 +306,10 @@ def _exists(ctx: AppContext) -> Callable[[str, str], bool]:
 
 def _summary(rec: Record, config: Config) -> dict[str, Any]:
     obj = to_json(rec, config)
+    if rec.type.name in ("quote", "invoice", "credit_note"):
+        from crm.documents import money_fields
+
+        obj.update(money_fields(rec, config, dates.today()))
     return {c: obj.get(c) for c in rec.type.columns}
 
 
@@ -377,10 +381,11 @@ def _pairs(
 def record_app(
     rtype: RecordType,
     example: str,
-    add: Callable[..., None],
+    add: Callable[..., None] | None,
     list_command: Callable[..., None] | None = None,
+    show_command: Callable[..., None] | None = None,
 ) -> CrmTyper:
-    """A command group for `rtype`: its own `add`, and list, show, edit, set and rm.
+    """A command group for `rtype`: its own `add` (if any), and list, show, edit, set and rm.
 
     Its help text is the one in `crm.cli.COMMANDS`; `example` is a --where expression.
     """
@@ -476,6 +481,7 @@ def record_app(
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = find(ctx, rtype, ref)
             edits = plan(rtype, config, rec.data, parsed, unset or (), resolver(ctx), tx.now)
+            refuse_frozen(rec, apply(rec.data, edits))
             _refuse_duplicate_emails(ctx, rtype, apply(rec.data, edits), rec.id)
             extra, created = task_follow_ups(ctx, tx, rec, edits, moves_series=True)
             changed = tx.update(rec, [*edits, *extra])
@@ -529,6 +535,7 @@ def record_app(
             typer.confirm(f"Remove {name} {rec.id} ({rec.title})?", abort=True)
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = ctx.store.read(rtype, rec.id)
+            refuse_removal(rec)
             everything = {t: scan(ctx, RECORD_TYPES[t], quiet=True) for t in _referring(rtype)}
             users = referrers(rec, everything)
             if users and not force:
@@ -554,13 +561,36 @@ def record_app(
       crm {name} rm {_example_ref(rtype)} --yes
     """
 
-    app.command("add")(add)
+    if add is not None:
+        app.command("add")(add)
     app.command("list")(list_command or list_records)
-    app.command("show")(show)
+    app.command("show")(show_command or show)
     app.command("edit")(edit)
     app.command("set")(set_fields)
     app.command("rm")(remove)
     return app
+
+
+def refuse_frozen(rec: Record, after: Mapping[str, Any]) -> None:
+    """An issued invoice or credit note keeps what it says (its number, lines, parties)."""
+    from crm.invoicing import frozen_problem
+
+    problem = frozen_problem(rec, after)
+    if problem:
+        raise ConflictError(problem)
+
+
+def refuse_removal(rec: Record) -> None:
+    """Numbers are never reused: an issued invoice or credit note is never removed."""
+    from crm.invoicing import is_issued
+
+    if is_issued(rec):
+        raise ConflictError(
+            f"{rec.type.name.replace('_', ' ')} {rec.data.get('number')} is issued and stays: "
+            "numbers are never reused",
+            hint="cancel it with a credit note: crm invoice credit "
+            + str(rec.data.get("invoice") or rec.id),
+        )
 
 
 def timeline_of(ctx: AppContext, rec: Record) -> list[dict[str, Any]]:
@@ -644,6 +674,11 @@ def edit_in_editor(ctx: AppContext, rec: Record, *, dry_run: bool = False) -> No
             done("No changes.")
             return
         problems = _edited_problems(ctx, rec, text)
+        if not problems:
+            from crm.invoicing import frozen_problem
+
+            frozen = frozen_problem(rec, yamlio.parse(text, rec.path).data)
+            problems = [frozen] if frozen else []
         if not problems:
             break
         for problem in problems:

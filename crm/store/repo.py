@@ -239,6 +239,16 @@ class Transaction:
         self._stage(path, yamlio.edit_text(text, rec.path, touched, rec.type.key_order))
         return True
 
+    def staged(self, rtype: RecordType) -> list[dict[str, Any]]:
+        """The data of records of `rtype` created or changed so far in this transaction."""
+        out = []
+        for path, change in self._staged.items():
+            if path.parent == self.store.folder(rtype) and path.suffix == SUFFIX and change.after:
+                data = yamlio.parse(change.after, change.path).data
+                if isinstance(data, dict):
+                    out.append(data)
+        return out
+
     def write_text(self, rtype: RecordType, rid: str, text: str) -> None:
         self._stage(self.store.path_of(rtype, rid), text)
 

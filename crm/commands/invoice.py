@@ -1,0 +1,423 @@
+"""crm invoice: invoices from draft to paid, credit notes, reminders and recurring invoices."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crm import dates, output
+from crm.commands._documents import (
+    CurrencyOpt,
+    DealOpt,
+    DocFormatOpt,
+    DocNotesOpt,
+    ForOpt,
+    OutOpt,
+    RegimeOpt,
+    TermsOpt,
+    add_line_commands,
+    add_render,
+    credit_notes,
+    doc_format,
+    keep_document,
+    list_command,
+    new_document,
+    parties,
+    render_bytes,
+    set_status,
+    show_command,
+    write_output,
+)
+from crm.commands._options import DryRunOpt, RefArg, TagOpt
+from crm.commands._records import done, find, record_app, scan
+from crm.context import AppContext, app_context
+from crm.errors import ConflictError
+from crm.models import CREDIT_NOTE, INVOICE, QUOTE, RECURRING, RecordType
+from crm.records import Edit, Record, apply, new_record
+
+if TYPE_CHECKING:
+    from crm.store.repo import Transaction
+
+EXAMPLE = "acme-website"
+STATUSES = ("draft", "issued", "sent", "partially_paid", "paid", "overdue", "credited")
+
+
+def new(
+    title: Annotated[
+        str | None, typer.Argument(help="What it is for (default: the deal's title).")
+    ] = None,
+    for_: ForOpt = None,
+    deal: DealOpt = None,
+    currency: CurrencyOpt = None,
+    service_date: Annotated[
+        str | None,
+        typer.Option("--service-date", help="Date of the service, or start of its period."),
+    ] = None,
+    service_until: Annotated[
+        str | None, typer.Option("--service-until", help="End of the period of service.")
+    ] = None,
+    regime: RegimeOpt = None,
+    notes: DocNotesOpt = None,
+    terms: TermsOpt = None,
+    tag: TagOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Start a draft invoice for a customer (or a deal's) and print its id.
+
+    \b
+    Examples:
+      crm invoice new "Website, phase 1" --for acme --service-date 2026-11-01
+      crm invoice line add website-phase-1 --product design-hour --qty 12
+      crm invoice issue website-phase-1
+    """
+    new_document(
+        INVOICE,
+        title=title,
+        customer=for_,
+        deal=deal,
+        values={
+            "currency": currency,
+            "service_date": service_date,
+            "service_until": service_until,
+            "regime": regime,
+            "notes": sys.stdin.read() if notes == "-" else notes,
+            "terms": terms,
+            "tags": tag,
+        },
+        dry_run=dry_run,
+    )
+
+
+app = record_app(
+    INVOICE,
+    "status=overdue",
+    None,
+    list_command(INVOICE, STATUSES, "amount_due>0"),
+    show_command(INVOICE, EXAMPLE),
+)
+app.command("new")(new)
+add_line_commands(app, INVOICE, EXAMPLE)
+add_render(app, INVOICE, EXAMPLE)
+
+
+@app.command("from-quote")
+def from_quote(
+    ref: Annotated[str, typer.Argument(help="The quote: id, number or title.")],
+    again: Annotated[
+        bool, typer.Option("--again", help="Make another invoice from an invoiced quote.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Start a draft invoice from a quote: a copy of its lines and parties, so that later
+    changes to one never change the other. Prints the invoice's id.
+
+    \b
+    Example:
+      crm invoice from-quote acme-website && crm invoice issue acme-website
+    """
+    from crm.ids import slugify
+
+    ctx = app_context()
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        quote = _find_document(ctx, QUOTE, ref)
+        if quote.data.get("status") == "declined":
+            raise ConflictError(f"quote {quote.data.get('number')} was declined")
+        if quote.data.get("invoice") and not again:
+            raise ConflictError(
+                f"quote {quote.id} is already invoiced: {quote.data['invoice']}",
+                hint="--again makes another invoice from it",
+            )
+        body: dict[str, Any] = {"title": quote.title}
+        for key in ("company", "contact", "deal", "currency", "regime", "notes", "terms", "tags"):
+            if quote.data.get(key):
+                body[key] = quote.data[key]
+        body["quote"] = quote.id
+        body["status"] = "draft"
+        body["lines"] = [dict(line) for line in quote.data.get("lines") or []]
+        edits = [Edit("set", (k,), v) for k, v in body.items()]
+        rid = tx.create(
+            INVOICE,
+            new_record(INVOICE, ctx.config, edits, tx.now),
+            base=slugify(quote.title, fallback="invoice"),
+        )
+        tx.update(quote, [Edit("set", ("invoice",), rid)])
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        print(rid)
+
+
+def _find_document(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
+    """A document by id, title, or its number."""
+    for rec in scan(ctx, rtype, quiet=True):
+        if rec.data.get("number") == ref.strip():
+            return rec
+    return find(ctx, rtype, ref)
+
+
+def issue_in(ctx: AppContext, tx: Transaction, rec: Record, day: Any) -> Record:
+    """Issue a draft invoice or credit note within `tx`: number it (the next of its series,
+    read under the lock), date it, render and keep its document. Returns it as issued."""
+    from crm.invoicing import check_issuable, issue_edits
+
+    buyer, _ = parties(ctx, rec)
+    check_issuable(rec, ctx.config, buyer)
+    numbers: dict[str, str] = {}
+    for other in ctx.store.scan(rec.type).records:
+        if other.data.get("number"):
+            numbers[str(other.data["number"])] = str(other.data.get("issued") or "")
+    for staged in tx.staged(rec.type):  # issued earlier in this same transaction
+        if staged.get("number"):
+            numbers[str(staged["number"])] = str(staged.get("issued") or "")
+    edits = issue_edits(rec, ctx.config, numbers=numbers, day=day, buyer=buyer)
+    issued = replace(rec, data=apply(rec.data, edits))
+    edits.append(keep_document(ctx, tx, issued))
+    tx.update(rec, edits)
+    return replace(rec, data=apply(rec.data, edits))
+
+
+@app.command("issue")
+def issue(
+    ref: RefArg,
+    date: Annotated[
+        str | None,
+        typer.Option("--date", help="Issue date (default today; never before the last one)."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Issue a draft: give it the next number of its series, its date and due date, and keep
+    the document as rendered now (PDF) beside it. Prints the number.
+
+    From then on it is frozen: it is corrected with a credit note, never edited or removed.
+
+    \b
+    Examples:
+      crm invoice issue acme-website
+      crm invoice issue acme-website --date 2026-11-30
+    """
+    ctx = app_context()
+    day = dates.parse_date(date) if date else dates.today()
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = find(ctx, INVOICE, ref)
+        issued = issue_in(ctx, tx, rec, day)
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        print(issued.data["number"])
+
+
+@app.command("send")
+def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
+    """Mark an issued invoice sent (to the customer).
+
+    \b
+    Example:
+      crm invoice render 2026-0007 -o invoice.pdf && crm invoice send 2026-0007
+    """
+    ctx = app_context()
+    rec = _find_document(ctx, INVOICE, ref)
+
+    def edits(_tx: Transaction, _rec: Record) -> list[Edit]:
+        return [Edit("set", ("status",), "sent")]
+
+    after = set_status(ctx, INVOICE, rec.id, allowed=("issued",), edits=edits, dry_run=dry_run)
+    if not dry_run:
+        done(f"Invoice {after.data.get('number')} marked sent")
+
+
+@app.command("pay")
+def pay(
+    ref: RefArg,
+    amount: Annotated[str, typer.Option("--amount", "-a", help="The amount paid, e.g. 1190.00.")],
+    date: Annotated[
+        str | None, typer.Option("--date", help="When it was paid (default today).")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", "-m", help="bank transfer, card, cash, ...")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", "-r", help="The bank's or payer's reference.")
+    ] = None,
+    overpay: Annotated[
+        bool,
+        typer.Option(
+            "--overpay", help="Record more than is due (a credit in the customer's favour)."
+        ),
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Record a payment of an issued invoice; partial payments add up.
+
+    \b
+    Examples:
+      crm invoice pay 2026-0007 --amount 1190.00 --method transfer --reference "RF18 5390"
+      crm invoice pay 2026-0007 --amount 500 --date 2026-11-20
+    """
+    from crm.invoicing import payment_edits
+    from crm.views import objects
+
+    ctx = app_context()
+    day = dates.parse_date(date) if date else dates.today()
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = _find_document(ctx, INVOICE, ref)
+        notes = credit_notes(ctx)
+        edits = payment_edits(
+            rec,
+            ctx.config,
+            notes,
+            amount=amount,
+            day=day,
+            method=method,
+            reference=reference,
+            overpay=overpay,
+        )
+        tx.update(rec, edits)
+        after = replace(rec, data=apply(rec.data, edits))
+    if dry_run:
+        output.emit_diff(tx.changes)
+        return
+    obj = objects([after], ctx.config, dates.now(), notes)[0]
+    done(f"Invoice {rec.data.get('number')}: {obj['status']}, {obj['amount_due']} due")
+
+
+@app.command("credit")
+def credit(
+    ref: RefArg,
+    lines: Annotated[
+        str | None,
+        typer.Option("--lines", "-l", help="Only these lines: 1,3 or 2:0.5 (line 2, qty 0.5)."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", "-r", help="Why it is corrected (printed).")
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Correct an issued invoice with a credit note: issued at once, numbered in its own series
+    and kept as a document. The whole invoice, or the lines given. Prints its number.
+
+    \b
+    Examples:
+      crm invoice credit 2026-0007 --reason "cancelled order"
+      crm invoice credit 2026-0007 --lines 2:3 --reason "3 hours not worked"
+    """
+    from crm.ids import slugify
+    from crm.invoicing import credit_note_body, parse_line_choice
+
+    ctx = app_context()
+    choice = parse_line_choice(lines) if lines is not None else None
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        invoice = _find_document(ctx, INVOICE, ref)
+        body = credit_note_body(
+            invoice, ctx.config, credit_notes(ctx), choice=choice, reason=reason
+        )
+        edits = [Edit("set", (k,), v) for k, v in body.items()]
+        data = new_record(CREDIT_NOTE, ctx.config, edits, tx.now)
+        base = slugify(f"{invoice.data.get('number')}-credit", fallback="credit-note")
+        rid = tx.create(CREDIT_NOTE, data, base=base)
+        note = ctx_record(CREDIT_NOTE, rid, data, ctx)
+        issued = issue_in(ctx, tx, note, dates.today())
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        print(issued.data["number"])
+
+
+def ctx_record(rtype: RecordType, rid: str, data: dict[str, Any], ctx: AppContext) -> Record:
+    return Record(type=rtype, id=rid, data=data, path=ctx.store.rel(ctx.store.path_of(rtype, rid)))
+
+
+@app.command("remind")
+def remind(
+    ref: RefArg,
+    fmt: DocFormatOpt = None,
+    out: OutOpt = None,
+    level: Annotated[
+        int | None, typer.Option("--level", help="This reminder level (default: the next one due).")
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Write a payment reminder for an overdue invoice, at the level its days overdue reach
+    (levels, texts and fees in crm.yaml), and record it on the invoice.
+
+    \b
+    Examples:
+      crm invoice remind 2026-0003 -o reminder.pdf
+      crm invoice list --status overdue --format ids | xargs -n1 crm invoice remind
+    """
+    from crm.invoicing import dunning
+
+    ctx = app_context()
+    chosen = doc_format(fmt, out)
+    today = dates.today()
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = _find_document(ctx, INVOICE, ref)
+        letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
+        entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
+        if letter.fee:
+            entry["fee"] = str(letter.fee)
+        tx.update(rec, [Edit("set", ("reminders",), [*(rec.data.get("reminders") or []), entry])])
+        reminder = {
+            "level": letter.level,
+            "text": letter.reminder.text,
+            "fee": str(letter.fee),
+            "total": str(letter.total),
+            "days_overdue": letter.days_overdue,
+        }
+        data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
+        if not dry_run:
+            write_output(data, out, chosen)  # before the reminder is recorded: both or neither
+    if dry_run:
+        output.emit_diff(tx.changes)
+
+
+@app.command("recur")
+def recur(
+    today: Annotated[
+        str | None, typer.Option("--today", help="Act as if today were this date.")
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """For cron: create the invoices every active recurring invoice owes up to today.
+
+    Missed periods are caught up; a period is never invoiced twice however often it runs.
+    Definitions with `issue: yes` have their invoices issued. Prints one line per invoice
+    created, nothing when nothing was owed.
+
+    \b
+    Examples:
+      crm invoice recur
+      crm invoice recur --dry-run
+      0 7 * * *  cd ~/crm && crm invoice recur
+    """
+    from crm.ids import slugify
+    from crm.invoicing import invoice_from_recurring, owed_periods
+
+    ctx = app_context()
+    day = dates.parse_date(today) if today else dates.today()
+    made: list[tuple[str, str, str]] = []
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        for rec in scan(ctx, RECURRING):
+            owed = owed_periods(rec, day)
+            if not owed:
+                continue
+            invoiced = list(rec.data.get("invoiced") or [])
+            for first, last in owed:
+                body = invoice_from_recurring(rec, first, last, ctx.config)
+                edits = [Edit("set", (k,), v) for k, v in body.items()]
+                data = new_record(INVOICE, ctx.config, edits, tx.now)
+                rid = tx.create(INVOICE, data, base=slugify(f"{rec.id}-{first.isoformat()}"))
+                number = ""
+                if rec.data.get("issue") is True:
+                    issued = issue_in(ctx, tx, ctx_record(INVOICE, rid, data, ctx), day)
+                    number = str(issued.data["number"])
+                invoiced.append({"period": first.isoformat(), "invoice": rid})
+                made.append((rid, number, first.isoformat()))
+            tx.update(rec, [Edit("set", ("invoiced",), invoiced)])
+    if dry_run:
+        output.emit_diff(tx.changes)
+        return
+    for rid, number, period in made:
+        print(f"{rid}\t{number or 'draft'}\t{period}")

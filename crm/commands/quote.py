@@ -1,0 +1,197 @@
+"""crm quote: offers to a customer, from draft to accepted or declined."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crm.commands._documents import (
+    CurrencyOpt,
+    DealOpt,
+    DocNotesOpt,
+    ForOpt,
+    RegimeOpt,
+    TermsOpt,
+    add_line_commands,
+    add_render,
+    list_command,
+    new_document,
+    set_status,
+    show_command,
+)
+from crm.commands._options import DryRunOpt, RefArg, TagOpt
+from crm.commands._records import done, find, record_app, resolver
+from crm.context import app_context
+from crm.errors import ValidationError
+from crm.models import DEAL, QUOTE, QUOTE_STATUSES
+from crm.records import Edit, Record, deal_stage, plan
+
+if TYPE_CHECKING:
+    from crm.store.repo import Transaction
+
+EXAMPLE = "acme-website"
+
+
+def new(
+    title: Annotated[
+        str | None, typer.Argument(help="What it is for (default: the deal's title).")
+    ] = None,
+    for_: ForOpt = None,
+    deal: DealOpt = None,
+    currency: CurrencyOpt = None,
+    valid_until: Annotated[
+        str | None,
+        typer.Option(
+            "--valid-until", help="Valid until (default: crm.yaml's quote_days after sending)."
+        ),
+    ] = None,
+    regime: RegimeOpt = None,
+    notes: DocNotesOpt = None,
+    terms: TermsOpt = None,
+    tag: TagOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Start a draft quote for a customer (or a deal's) and print its id.
+
+    \b
+    Examples:
+      crm quote new "Website redesign" --for acme --deal acme-website-redesign
+      crm quote new --deal acme-website-redesign
+    """
+    new_document(
+        QUOTE,
+        title=title,
+        customer=for_,
+        deal=deal,
+        values={
+            "currency": currency,
+            "valid_until": valid_until,
+            "regime": regime,
+            "notes": sys.stdin.read() if notes == "-" else notes,
+            "terms": terms,
+            "tags": tag,
+        },
+        dry_run=dry_run,
+    )
+
+
+app = record_app(
+    QUOTE,
+    "status=sent",
+    None,
+    list_command(QUOTE, (*QUOTE_STATUSES, "expired"), "total>=1000"),
+    show_command(QUOTE, EXAMPLE),
+)
+app.command("new")(new)
+add_line_commands(app, QUOTE, EXAMPLE)
+add_render(app, QUOTE, EXAMPLE)
+
+
+@app.command("send")
+def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
+    """Mark a quote sent: it gets its number, today's date and a valid-until date.
+
+    \b
+    Example:
+      crm quote send acme-website && crm quote render acme-website -o quote.pdf
+    """
+    from crm import dates
+    from crm.invoicing import check_issuable, issue_edits
+
+    ctx = app_context()
+
+    def edits(_tx: object, rec: Record) -> list[Edit]:
+        buyer = _buyer(rec)
+        check_issuable(rec, ctx.config, buyer)
+        numbers = {
+            str(q.data["number"]): str(q.data.get("issued") or "")
+            for q in ctx.store.scan(QUOTE).records
+            if q.data.get("number")
+        }
+        planned = issue_edits(rec, ctx.config, numbers=numbers, day=dates.today(), buyer=buyer)
+        return [e if e.path != ("status",) else Edit("set", ("status",), "sent") for e in planned]
+
+    def _buyer(rec: Record) -> Record | None:
+        from crm.commands._documents import parties
+
+        return parties(ctx, rec)[0]
+
+    after = set_status(ctx, QUOTE, ref, allowed=("draft",), edits=edits, dry_run=dry_run)
+    if not dry_run:
+        print(after.data.get("number"))
+
+
+def _close_deal(tx: Transaction, rec: Record, status: str, reason: str | None) -> None:
+    """Stage the move of the quote's deal to its pipeline's won or lost stage."""
+    ctx = app_context()
+    deal_id = rec.data.get("deal")
+    if not isinstance(deal_id, str):
+        raise ValidationError(f"quote {rec.id} has no deal to mark {status}")
+    deal = find(ctx, DEAL, deal_id)
+    pipeline = deal_stage(deal, ctx.config)[0]
+    closing = pipeline.closing_stage(status) if pipeline else None
+    if closing is None:
+        raise ValidationError(f"the pipeline of deal {deal.id} has no stage with status {status}")
+    assignments: list[tuple[str, str, Any]] = [("stage", "=", closing.name)]
+    if reason:
+        assignments.append(("lost_reason", "=", reason))
+    tx.update(deal, plan(DEAL, ctx.config, deal.data, assignments, (), resolver(ctx), tx.now))
+
+
+def _decide(
+    ref: str, status: str, deal_status: str | None, reason: str | None, dry_run: bool
+) -> None:
+    from crm import dates
+
+    ctx = app_context()
+
+    def edits(tx: Transaction, rec: Record) -> list[Edit]:
+        if deal_status:
+            _close_deal(tx, rec, deal_status, reason)
+        return [
+            Edit("set", ("status",), status),
+            Edit("set", ("decided",), dates.today().isoformat()),
+        ]
+
+    after = set_status(ctx, QUOTE, ref, allowed=("sent",), edits=edits, dry_run=dry_run)
+    if not dry_run:
+        moved = f"; deal {after.data.get('deal')} marked {deal_status}" if deal_status else ""
+        done(f"Quote {after.data.get('number')} {status}{moved}")
+
+
+@app.command("accept")
+def accept(
+    ref: RefArg,
+    won: Annotated[
+        bool, typer.Option("--won", help="Also move the quote's deal to its won stage.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Mark a sent quote accepted (an expired one too: the customer may accept late).
+
+    \b
+    Examples:
+      crm quote accept acme-website --won
+      crm invoice from-quote acme-website
+    """
+    _decide(ref, "accepted", "won" if won else None, None, dry_run)
+
+
+@app.command("decline")
+def decline(
+    ref: RefArg,
+    lost: Annotated[
+        str | None,
+        typer.Option("--lost", help="Also mark the quote's deal lost, for this reason."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Mark a sent quote declined.
+
+    \b
+    Example:
+      crm quote decline globex-intranet --lost "too expensive"
+    """
+    _decide(ref, "declined", "lost" if lost else None, lost, dry_run)
