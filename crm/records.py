@@ -101,7 +101,8 @@ def resolve(rtype: RecordType, records: Iterable[Record], ref: str) -> Record:
             raise AmbiguousRefError(rtype.name, ref, shown)
     names = [r.id for r in pool] + [r.title for r in pool]
     close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else f"see `crm {rtype.name} list`"
+    group = rtype.name.replace("_", "-")
+    hint = f"did you mean {', '.join(close)}?" if close else f"see `crm {group} list`"
     raise NotFoundError(f"no {rtype.name} matches '{ref}'", hint=hint)
 
 

@@ -49,6 +49,16 @@ def _date(value: Any, locale: str) -> str:
     return str(format_date(day, format="medium", locale=locale))
 
 
+def _nonzero(value: Any) -> bool:
+    """`{% if paid is nonzero %}`: an amount given and not 0, whatever its decimals."""
+    if value is None or value == "":
+        return False
+    try:
+        return Decimal(str(value)) != 0
+    except ArithmeticError:
+        return True
+
+
 def environment(overrides: Path | None) -> Any:
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
@@ -80,6 +90,7 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     env.filters["money"] = lambda v, c=currency: _money(v, c, locale)
     env.filters["number"] = lambda v: _number(v, locale)
     env.filters["date"] = lambda v: _date(v, locale)
+    env.tests["nonzero"] = _nonzero
     name = f"{kind}.{fmt}.j2"
     try:
         text = str(env.get_template(name).render(**context))

@@ -99,12 +99,8 @@ def context_of(ctx: AppContext, rec: Record, extra: dict[str, Any] | None = None
             invoice = None
     more: dict[str, Any] = {
         "today": today.isoformat(),
-        "corrected": {
-            "number": invoice.data.get("number"),
-            "issued": invoice.data.get("issued"),
-        }
-        if invoice
-        else None,
+        "invoice_number": invoice.data.get("number") if invoice else None,
+        "invoice_issued": invoice.data.get("issued") if invoice else None,
         **(extra or {}),
     }
     return context(

@@ -62,11 +62,17 @@ if TYPE_CHECKING:
 
 
 def find(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
-    """The record `ref` names; an exact id is read directly, anything else searches the type."""
+    """The record `ref` names; an exact id is read directly, anything else searches the type
+    (quotes, invoices and credit notes by their number too)."""
     wanted = ref.strip().lower()
     if ctx.store.exists(rtype, wanted):
         return ctx.store.read(rtype, wanted)
-    return resolve(rtype, scan(ctx, rtype), ref)
+    records = scan(ctx, rtype)
+    if rtype.name in ("quote", "invoice", "credit_note"):  # by number: 2026-0007
+        for rec in records:
+            if str(rec.data.get("number") or "").lower() == wanted:
+                return rec
+    return resolve(rtype, records, ref)
 
 
 LINKABLE = ("contact", "company", "lead", "deal")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import typer
 
-from crm import output, scoring
+from crm import invoicing, output, scoring
 from crm.commands._options import FormatOpt
 from crm.context import app_context
 from crm.models import Issue
@@ -15,7 +17,8 @@ from crm.records import validate, validate_links
 
 
 def check(fmt: FormatOpt = None) -> None:
-    """Validate every file: YAML syntax, fields, references, duplicate emails.
+    """Validate every file: YAML syntax, fields, references, duplicate emails, invoice numbers
+    (duplicated or missing in a series) and the documents kept at issue (changed or missing).
 
     Prints each problem as `path:line: message` and exits 1 if there is any, so it
     fits a git pre-commit hook and the CI of a data repository.
@@ -36,6 +39,7 @@ def check(fmt: FormatOpt = None) -> None:
         for rec in records:
             issues.extend(validate(rec, config))
     issues.extend(validate_links(everything))
+    issues.extend(invoicing.problems(everything, config, _reader(ctx.root)))
     issues.extend(scoring.problems(config))
     issues.sort(key=Issue.sort_key)
     fmt_ = output.resolve_format(fmt)
@@ -50,3 +54,13 @@ def check(fmt: FormatOpt = None) -> None:
         output.info(f"{count} records checked: {len(issues) or 'no'} problem(s)")
     if issues:
         raise typer.Exit(1)
+
+
+def _reader(root: Path) -> Callable[[str], bytes | None]:
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    return read

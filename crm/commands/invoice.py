@@ -122,7 +122,7 @@ def from_quote(
 
     ctx = app_context()
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        quote = _find_document(ctx, QUOTE, ref)
+        quote = find(ctx, QUOTE, ref)
         if quote.data.get("status") == "declined":
             raise ConflictError(f"quote {quote.data.get('number')} was declined")
         if quote.data.get("invoice") and not again:
@@ -148,14 +148,6 @@ def from_quote(
         output.emit_diff(tx.changes)
     else:
         print(rid)
-
-
-def _find_document(ctx: AppContext, rtype: RecordType, ref: str) -> Record:
-    """A document by id, title, or its number."""
-    for rec in scan(ctx, rtype, quiet=True):
-        if rec.data.get("number") == ref.strip():
-            return rec
-    return find(ctx, rtype, ref)
 
 
 def issue_in(ctx: AppContext, tx: Transaction, rec: Record, day: Any) -> Record:
@@ -218,7 +210,7 @@ def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
       crm invoice render 2026-0007 -o invoice.pdf && crm invoice send 2026-0007
     """
     ctx = app_context()
-    rec = _find_document(ctx, INVOICE, ref)
+    rec = find(ctx, INVOICE, ref)
 
     def edits(_tx: Transaction, _rec: Record) -> list[Edit]:
         return [Edit("set", ("status",), "sent")]
@@ -262,7 +254,7 @@ def pay(
     ctx = app_context()
     day = dates.parse_date(date) if date else dates.today()
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        rec = _find_document(ctx, INVOICE, ref)
+        rec = find(ctx, INVOICE, ref)
         notes = credit_notes(ctx)
         edits = payment_edits(
             rec,
@@ -309,7 +301,7 @@ def credit(
     ctx = app_context()
     choice = parse_line_choice(lines) if lines is not None else None
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        invoice = _find_document(ctx, INVOICE, ref)
+        invoice = find(ctx, INVOICE, ref)
         body = credit_note_body(
             invoice, ctx.config, credit_notes(ctx), choice=choice, reason=reason
         )
@@ -353,7 +345,7 @@ def remind(
     chosen = doc_format(fmt, out)
     today = dates.today()
     with ctx.store.transaction(dry_run=dry_run) as tx:
-        rec = _find_document(ctx, INVOICE, ref)
+        rec = find(ctx, INVOICE, ref)
         letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
         entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
         if letter.fee:
