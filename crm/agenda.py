@@ -1,4 +1,5 @@
-"""What needs doing: due tasks, people to keep in touch with, deals to close, leads waiting."""
+"""What needs doing: due tasks, people to keep in touch with, deals to close, leads waiting,
+invoices falling due."""
 
 from __future__ import annotations
 
@@ -158,6 +159,9 @@ def build(
     waiting.sort(key=lambda w: (w["since"], w["id"]))
     people = [*records.get("contact", ()), *records.get("company", ())]
     due_touches = touches(people, records.get("activity", ()), config, today)
+    bills = invoices_due(
+        records.get("invoice", ()), records.get("credit_note", ()), config, today, horizon
+    )
     return {
         "today": today.isoformat(),
         "days": days,
@@ -166,7 +170,44 @@ def build(
         "touches": [t.json() for t in due_touches],
         "deals": closing,
         "leads": waiting,
+        "invoices": bills,
     }
+
+
+def invoices_due(
+    invoices: Sequence[Record],
+    credit_notes: Sequence[Record],
+    config: Config,
+    today: dt.date,
+    horizon: dt.date,
+) -> list[dict[str, Any]]:
+    """Issued invoices still open and due by `horizon`, the longest overdue first."""
+    from crm.documents import money_fields
+
+    out = []
+    for rec in invoices:
+        due = rec.data.get("due")
+        if rec.data.get("status") not in ("issued", "sent") or not isinstance(due, str):
+            continue
+        if due > horizon.isoformat():
+            continue
+        derived = money_fields(rec, config, today, credit_notes)
+        if derived.get("status") in ("paid", "credited", None):
+            continue
+        out.append(
+            {
+                "id": rec.id,
+                "number": rec.data.get("number"),
+                "title": rec.title,
+                "customer": rec.data.get("company") or rec.data.get("contact"),
+                "due": due,
+                "amount_due": derived["amount_due"],
+                "currency": str(rec.data.get("currency") or config.currency),
+                "overdue": due < today.isoformat(),
+                "reminders": len(rec.data.get("reminders") or []),
+            }
+        )
+    return sorted(out, key=lambda i: (i["due"], i["id"]))
 
 
 def _about(rec: Record) -> list[str]:
@@ -178,4 +219,5 @@ def _about(rec: Record) -> list[str]:
 
 
 def is_empty(agenda: Mapping[str, Any]) -> bool:
-    return not any(agenda[k] for k in ("overdue_tasks", "tasks", "touches", "deals", "leads"))
+    sections = ("overdue_tasks", "tasks", "touches", "deals", "leads", "invoices")
+    return not any(agenda.get(k) for k in sections)

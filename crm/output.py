@@ -198,7 +198,7 @@ def _detail(detail: Detail) -> None:
 
 # -- tables -----------------------------------------------------------------------------------
 
-HEADERS = {"probability": "prob", "close_date": "close", "currency": "cur"}
+HEADERS = {"probability": "prob", "close_date": "close", "currency": "cur", "over_90": "90+"}
 _FIXED = frozenset({"due", "at", "type", "band", "score", "days_in_stage"}) | frozenset(
     {
         "id",
@@ -606,10 +606,11 @@ def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) 
     if fmt is not Format.TABLE:
         rows = [
             {"section": section, **{k: v for k, v in item.items() if not isinstance(v, dict)}}
-            for section in ("overdue_tasks", "tasks", "touches", "deals", "leads")
-            for item in agenda[section]
+            for section in ("overdue_tasks", "tasks", "touches", "deals", "leads", "invoices")
+            for item in agenda.get(section, ())
         ]
-        emit_rows(rows, ["section", "id", "title", "name", "due", "close_date"], fmt)
+        columns = ["section", "id", "title", "name", "due", "close_date", "amount_due", "currency"]
+        emit_rows(rows, columns, fmt)
         return
     from crm.money import display
 
@@ -660,4 +661,14 @@ def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) 
     section("Keep in touch", agenda["touches"], touch)
     section("Deals to close", agenda["deals"], deal)
     section("Leads waiting for contact", agenda["leads"], lead)
+
+    def invoice(item: Mapping[str, Any]) -> str:
+        sent = f"  {item['reminders']} reminder(s) sent" if item["reminders"] else ""
+        return urgent(
+            f"{item['due']}  invoice {item['number']}  {_clean(item['title'])}  "
+            f"{display(item['amount_due'], item['currency'])} due{sent}",
+            item["due"],
+        )
+
+    section("Invoices falling due", agenda.get("invoices", ()), invoice)
     sys.stdout.write("\n".join(lines) + "\n")

@@ -77,6 +77,8 @@ LAYERS = {
         "billing",
         "numbering",
         "documents",
+        "invoicing",
+        "revenue",
     },
     "presentation": {"output", "editor", "render"},
     "entry": {"cli", "context", "__main__", "__init__"},

@@ -396,7 +396,8 @@ def record_app(
     Its help text is the one in `crm.cli.COMMANDS`; `example` is a --where expression.
     """
     app = CrmTyper()
-    name = rtype.name
+    name = rtype.name.replace("_", "-")  # as typed: crm credit-note
+    label = rtype.name.replace("_", " ")  # as said: a credit note
 
     def list_records(
         where: WhereOpt = None,
@@ -458,7 +459,7 @@ def record_app(
         whole = {**obj, "related": rel, **({"timeline": events} if rtype.name in LINKABLE else {})}
         output.emit_record(whole, detail, output.resolve_format(fmt))
 
-    show.__doc__ = f"""Show one {name} with its related records.
+    show.__doc__ = f"""Show one {label} with its related records.
 
     \b
     Examples:
@@ -500,7 +501,7 @@ def record_app(
         else:
             done(f"Updated {rec.path}")
 
-    set_fields.__doc__ = f"""Change fields of a {name}, keeping the rest of its file as written.
+    set_fields.__doc__ = f"""Change fields of a {label}, keeping the rest of its file as written.
 
     Lists (emails, phones, tags) take comma-separated values; custom fields are set by name.
 
@@ -518,7 +519,7 @@ def record_app(
         rec = find(ctx, rtype, ref)
         edit_in_editor(ctx, rec, dry_run=dry_run)
 
-    edit.__doc__ = f"""Edit a {name}'s file in $VISUAL or $EDITOR; it is validated before saving.
+    edit.__doc__ = f"""Edit a {label}'s file in $VISUAL or $EDITOR; it is validated before saving.
 
     \b
     Example:
@@ -538,7 +539,7 @@ def record_app(
         ctx = app_context()
         rec = find(ctx, rtype, ref)
         if interactive() and not yes and not dry_run:
-            typer.confirm(f"Remove {name} {rec.id} ({rec.title})?", abort=True)
+            typer.confirm(f"Remove {label} {rec.id} ({rec.title})?", abort=True)
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = ctx.store.read(rtype, rec.id)
             refuse_removal(rec)
@@ -548,7 +549,7 @@ def record_app(
                 shown = ", ".join(f"{u.type.name} {u.id}" for u in users[:5])
                 more = f" and {len(users) - 5} more" if len(users) > 5 else ""
                 raise ConflictError(
-                    f"{name} {rec.id} is referred to by {shown}{more}",
+                    f"{label} {rec.id} is referred to by {shown}{more}",
                     hint="--force removes it and clears those references",
                 )
             for user in users:
@@ -560,7 +561,7 @@ def record_app(
             cleared = f"; cleared the reference in {len(users)} record(s)" if users else ""
             done(f"Removed {rec.path}{cleared}")
 
-    remove.__doc__ = f"""Remove a {name}. Refuses while other records refer to it, unless --force.
+    remove.__doc__ = f"""Remove a {label}. Refuses while other records refer to it, unless --force.
 
     \b
     Example:
@@ -629,9 +630,17 @@ def _referring(rtype: RecordType) -> list[str]:
 
 
 def _example_ref(rtype: RecordType) -> str:
-    return {"contact": "ada", "company": "acme", "lead": "grace", "deal": "acme-redesign"}.get(
-        rtype.name, rtype.name
-    )
+    return {
+        "contact": "ada",
+        "company": "acme",
+        "lead": "grace",
+        "deal": "acme-redesign",
+        "product": "design-hour",
+        "quote": "acme-website",
+        "invoice": "2026-0007",
+        "credit_note": "CN2026-0001",
+        "recurring": "acme-retainer",
+    }.get(rtype.name, rtype.name)
 
 
 def _example_set(rtype: RecordType) -> str:
@@ -640,6 +649,11 @@ def _example_set(rtype: RecordType) -> str:
         "company": "industry=Retail address.city=Berlin",
         "lead": "status=contacted",
         "deal": "value=5200 close_date=2026-12-15",
+        "product": "price=105 tax_rate=19",
+        "quote": "valid_until=2026-12-31",
+        "invoice": "service_date=2026-11-30",
+        "credit_note": "tags+=filed",
+        "recurring": "end=2027-12-31",
     }.get(rtype.name, "notes=...")
 
 

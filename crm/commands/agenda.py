@@ -21,14 +21,15 @@ DaysOpt = Annotated[
 
 def _build(days: int) -> dict[str, object]:
     ctx = app_context()
-    wanted = ("task", "deal", "lead", "contact", "company", "activity")
+    wanted = ("task", "deal", "lead", "contact", "company", "activity", "invoice", "credit_note")
     records = {name: scan(ctx, RECORD_TYPES[name]) for name in wanted}
     return agenda_.build(records, ctx.config, dates.now(), days)
 
 
 def agenda(days: DaysOpt = 7, fmt: FormatOpt = None) -> None:
     """What needs doing: overdue and coming tasks, people to keep in touch with, deals to
-    close, leads waiting for contact. Overdue items are red, today's yellow.
+    close, leads waiting for contact, invoices falling due. Overdue items are red, today's
+    yellow.
 
     \b
     Examples:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -284,3 +285,155 @@ def stalled(
     title = f"Stalled: no stage change and no activity for {limit} days or more"
     report = output.Report(title, [table])
     _emit(report, deals, fmt, deals, [*output.DEAL_ROW, "days_quiet", "last_activity"])
+
+
+# -- billing ----------------------------------------------------------------------------------
+
+
+def _billing(ctx: Any) -> tuple[list[Any], list[Any], dict[str, str], dt.date]:
+    from crm import revenue
+    from crm.models import COMPANY, CONTACT, CREDIT_NOTE, INVOICE
+
+    today = dates.today()
+    notes = scan(ctx, CREDIT_NOTE)
+    invoices = revenue.issued_invoices(scan(ctx, INVOICE), notes, ctx.config, today)
+    names = {r.id: r.title for t in (CONTACT, COMPANY) for r in scan(ctx, t, quiet=True)}
+    return invoices, revenue.issued_credits(notes, ctx.config), names, today
+
+
+def _money(value: str, currency: str) -> str:
+    from decimal import Decimal
+
+    from crm.money import display
+
+    return display(Decimal(value), currency)
+
+
+@app.command("revenue")
+def revenue_report(
+    by: Annotated[
+        str, typer.Option("--by", help="month, quarter or year.", show_default=True)
+    ] = "month",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Invoiced, paid and outstanding per period and currency, with bars.
+
+    Invoiced is issued invoices less credit notes, by issue date; paid is payments received in
+    the period; outstanding is what the period's invoices still carry.
+
+    \b
+    Examples:
+      crm report revenue
+      crm report revenue --by quarter --since 2026-01-01 --format csv
+    """
+    from crm import revenue
+
+    if by not in ("month", "quarter", "year"):
+        raise UsageError(f"--by is month, quarter or year, not '{by}'")
+    ctx = app_context()
+    start, end = _period_dates(since, until)
+    invoices, credits, _, _ = _billing(ctx)
+    rows = revenue.revenue(invoices, credits, ctx.config, by=by, since=start, until=end)
+    shown = [
+        {
+            "period": r["period"],
+            **{k: _money(r[k], r["currency"]) for k in ("invoiced", "paid", "outstanding")},
+        }
+        for r in rows
+    ]
+    table = output.ReportTable(
+        f"By {by}",
+        ["period", "invoiced", "paid", "outstanding"],
+        shown,
+        frozenset({"invoiced", "paid", "outstanding"}),
+        [max(float(r["invoiced"]), 0.0) for r in rows],
+    )
+    totals: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        t = totals.setdefault(r["currency"], {"invoiced": 0, "paid": 0, "outstanding": 0})
+        for k in t:
+            t[k] += Decimal(r[k])
+    summary = [
+        (f"Total {cur}", ", ".join(f"{k} {_money(str(v), cur)}" for k, v in t.items()))
+        for cur, t in sorted(totals.items())
+    ]
+    data = {"by": by, "since": since, "until": until, "periods": rows}
+    report = output.Report(f"Revenue{_period(data)}", [table], summary)
+    _emit(report, data, fmt, rows, ["period", "currency", "invoiced", "paid", "outstanding"])
+
+
+@app.command("receivables")
+def receivables_report(fmt: FormatOpt = None) -> None:
+    """Open invoices per customer, by days past due: current, 1-30, 31-60, 61-90, over 90.
+
+    \b
+    Examples:
+      crm report receivables
+      crm report receivables --format json | jq '.invoices[] | select(.days_past_due > 30)'
+    """
+    from crm import revenue
+
+    ctx = app_context()
+    invoices, _, names, today = _billing(ctx)
+    data = revenue.receivables(invoices, names, today)
+    columns = ["name", *revenue.BUCKETS, "total"]
+    shown = [
+        {
+            "name": r["name"],
+            **{
+                k: _money(r[k], r["currency"]) if Decimal(r[k]) or k == "total" else ""
+                for k in columns[1:]
+            },
+        }
+        for r in data["customers"]
+    ]
+    summary = [(f"Open {t['currency']}", _money(t["total"], t["currency"])) for t in data["totals"]]
+    table = output.ReportTable("By customer", columns, shown, frozenset(columns[1:]))
+    report = output.Report(f"Receivables on {today.isoformat()}", [table], summary)
+    csv_columns = ["customer", "name", "currency", *revenue.BUCKETS, "total", "invoices"]
+    _emit(report, data, fmt, data["customers"], csv_columns)
+
+
+@app.command("customers")
+def customers_report(fmt: FormatOpt = None) -> None:
+    """Revenue per customer: lifetime and this year, paid, open, average days to pay.
+
+    \b
+    Examples:
+      crm report customers
+      crm report customers --format csv > customers.csv
+    """
+    from crm import revenue
+
+    ctx = app_context()
+    invoices, credits, names, today = _billing(ctx)
+    rows = revenue.customers(invoices, credits, names, ctx.config, today)
+    money_columns = ("lifetime", "this_year", "paid", "open")
+    shown = [
+        {
+            "name": r["name"],
+            "invoices": r["invoices"],
+            **{k: _money(r[k], r["currency"]) for k in money_columns},
+            "days_to_pay": r["average_days_to_pay"],
+        }
+        for r in rows
+    ]
+    columns = ["name", "invoices", *money_columns, "days_to_pay"]
+    table = output.ReportTable(
+        "Customers",
+        columns,
+        shown,
+        frozenset(columns[1:]),
+        [max(float(r["lifetime"]), 0.0) for r in rows],
+    )
+    report = output.Report(f"Customers on {today.isoformat()}", [table])
+    csv_columns = ["customer", "name", "currency", "invoices", *money_columns]
+    _emit(
+        report,
+        {"today": today.isoformat(), "customers": rows},
+        fmt,
+        rows,
+        [*csv_columns, "average_days_to_pay"],
+    )
