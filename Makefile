@@ -6,6 +6,7 @@ BIN = $(VENV)/bin
 .PHONY: demo test lint install clean
 
 $(BIN)/.installed: pyproject.toml
+	sh scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@

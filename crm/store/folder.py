@@ -131,6 +131,29 @@ cadence: {{}}
 
 # Leads still new or contacted after this many days without contact are in the agenda.
 follow_up_days: 7
+
+# Quotes and invoices (docs/billing.md). Money is written as quoted strings: "95.00".
+billing:
+  locale: en_GB          # how documents write dates and amounts (de_DE, fr_FR, en_US, ...)
+  tax_rate: "0"          # the default tax rate of lines, in percent, e.g. "19"
+  regime: standard       # or reverse_charge, small_business (a customer's tax_regime wins)
+  payment_terms: 14      # days from issue to due (a customer's payment_terms wins)
+  quote_days: 30         # days a sent quote is valid
+  # rounding: per_line   # tax rounded per line instead of per rate (EN 16931)
+  # pdf: false           # keep issued documents as HTML instead of PDF (no Pango needed)
+  numbering:             # {{year}}, {{yy}} and {{seq:04}}; with a year the series restarts yearly
+    invoice: "{{year}}-{{seq:04}}"
+    credit_note: "CN{{year}}-{{seq:04}}"
+    quote: "Q{{year}}-{{seq:03}}"
+  bank: {{}}
+  #   holder: "{business}"
+  #   iban: "DE02 1203 0000 0000 2020 51"
+  #   bic: "BYLADEM1001"
+  # notes:               # the legal notes of the regimes, printed on documents
+  #   small_business: "Gemäß § 19 UStG wird keine Umsatzsteuer berechnet."
+  # reminders:           # payment reminder levels: days after the due date, text, fee
+  #   - {{days: 7, text: "A friendly reminder: ..."}}
+  #   - {{days: 21, text: "Second reminder: ...", fee: "5.00"}}
 """
 
 
