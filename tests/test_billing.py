@@ -1,0 +1,462 @@
+"""Quotes, invoices, payments, credit notes and numbering through the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import no_traceback
+
+BILLING = """
+billing:
+  locale: en_GB
+  tax_rate: "19"
+  payment_terms: 14
+  pdf: false
+  bank: {holder: "Test Studio", iban: "DE02120300000000202051", bic: "BYLADEM1001"}
+  reminders:
+    - {days: 7, text: "A friendly reminder."}
+    - {days: 21, text: "Second reminder.", fee: "5.00"}
+"""
+
+
+@pytest.fixture
+def billed(folder: Path, crm, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CRM with billing settings, a customer with an address and VAT id, and a product."""
+    config = folder / "crm.yaml"
+    text = config.read_text()
+    text = text[: text.index("# Quotes and invoices")] + BILLING
+    config.write_text(text)
+    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
+    for args in (
+        ("company", "add", "Acme GmbH", "--street", "Hauptstr. 1", "--postcode", "10115"),
+        ("company", "set", "acme-gmbh", "vat_id=DE123456789", "address.city=Berlin"),
+        ("contact", "add", "Ada Lovelace", "--email", "ada@acme.example", "--company", "acme"),
+        ("product", "add", "Design", "--price", "95", "--unit", "hour", "--id", "design"),
+    ):
+        result = crm(*args)
+        assert result.ok, (args, result.stderr)
+    return folder
+
+
+def invoice_with_lines(crm, *lines: list[str], title: str = "Website", customer: str = "acme"):
+    result = crm("invoice", "new", title, "--for", customer)
+    assert result.ok, result.stderr
+    rid = result.stdout.strip()
+    for args in lines:
+        added = crm("invoice", "line", "add", rid, *args)
+        assert added.ok, added.stderr
+    return rid
+
+
+def shown(crm, kind: str, ref: str) -> dict:
+    result = crm(kind, "show", ref, "--format", "json")
+    assert result.ok, result.stderr
+    return json.loads(result.stdout)
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+# -- lines and totals -------------------------------------------------------------------------
+
+
+def test_show_gives_lines_taxes_and_totals_as_exact_strings(crm, billed: Path):
+    rid = invoice_with_lines(
+        crm,
+        ["--product", "design", "--qty", "12"],
+        ["--text", "Hosting", "--price", "0.99", "--qty", "7", "--section", "Extras"],
+        ["--text", "Travel", "--price", "80", "--tax", "7", "--discount", "25"],
+    )
+    data = shown(crm, "invoice", rid)
+    assert data["status"] == "draft" and data["number"] is None
+    assert [(x["number"], x["net"], x["tax_rate"]) for x in data["lines"]] == [
+        (1, "1140.00", "19"),
+        (2, "6.93", "19"),
+        (3, "60.00", "7"),
+    ]
+    assert data["lines"][1]["section"] == "Extras"
+    # 19 %: 1146.93 x 0.19 = 217.9167 -> 217.92; 7 %: 60.00 x 0.07 = 4.20
+    assert data["taxes"] == [
+        {"rate": "19", "exempt": None, "taxable": "1146.93", "tax": "217.92"},
+        {"rate": "7", "exempt": None, "taxable": "60.00", "tax": "4.20"},
+    ]
+    assert (data["net"], data["tax"], data["total"]) == ("1206.93", "222.12", "1429.05")
+    assert (data["paid"], data["amount_due"]) == ("0.00", "1429.05")
+    stored = load(billed / "invoices" / f"{rid}.yaml")["lines"]
+    assert stored[0] == {
+        "product": "design",
+        "text": "Design",
+        "quantity": "12",
+        "unit": "hour",
+        "price": "95.00",
+    }
+    assert "price: \"0.99\"" in (billed / "invoices" / f"{rid}.yaml").read_text()
+
+
+def test_line_rm_numbers_lines_as_show_does(crm, billed: Path):
+    rid = invoice_with_lines(
+        crm,
+        ["--text", "A", "--price", "1", "--section", "First"],
+        ["--text", "B", "--price", "2"],
+        ["--text", "C", "--price", "3"],
+    )
+    assert crm("invoice", "line", "rm", rid, "2").ok
+    assert [x["text"] for x in shown(crm, "invoice", rid)["lines"]] == ["A", "C"]
+    result = crm("invoice", "line", "rm", rid, "5")
+    assert result.exit_code == 2 and "there is no line 5" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text", "X"], "a line needs --price"),
+        (["--price", "5"], "a line needs --text or --product"),
+        (["--text", "X", "--price", "1,50"], "'1,50' is not an amount"),
+        (["--text", "X", "--price", "5", "--discount", "120"], "not a percentage"),
+        (["--text", "X", "--price", "5", "--tax", "x"], "is not a tax rate"),
+        (["--product", "nothing"], "no product matches"),
+    ],
+)
+def test_bad_lines_are_refused_and_nothing_is_written(crm, billed: Path, args, message):
+    rid = invoice_with_lines(crm)
+    before = (billed / "invoices" / f"{rid}.yaml").read_bytes()
+    result = crm("invoice", "line", "add", rid, *args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    no_traceback(result)
+    assert (billed / "invoices" / f"{rid}.yaml").read_bytes() == before
+
+
+def test_a_hand_written_bad_line_is_found_by_check(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "A", "--price", "1"])
+    path = billed / "invoices" / f"{rid}.yaml"
+    path.write_text(path.read_text().replace('price: "1"', "price: lots"))
+    result = crm("check")
+    assert result.exit_code == 1
+    assert f"invoices/{rid}.yaml:" in result.stdout
+    assert "line 1: price: 'lots' is not a number" in result.stdout
+
+
+# -- issuing ----------------------------------------------------------------------------------
+
+
+def test_issue_numbers_dates_and_keeps_the_document(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--product", "design", "--qty", "2"])
+    result = crm("invoice", "issue", rid)
+    assert result.ok, result.stderr
+    assert result.stdout.strip() == "2026-0001"
+    data = load(billed / "invoices" / f"{rid}.yaml")
+    assert data["number"] == "2026-0001"
+    assert (data["status"], data["issued"], data["due"]) == ("issued", "2026-11-23", "2026-12-07")
+    assert data["service_date"] == "2026-11-23"
+    kept = billed / "invoices" / data["document"]["file"]
+    assert data["document"]["format"] == "html"
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == data["document"]["sha256"]
+    assert "2026-0001" in kept.read_text()
+    # what was sent can be shown again, byte for byte
+    rendered = crm("invoice", "render", "2026-0001", "--format", "html")
+    assert rendered.stdout.encode() == kept.read_bytes()
+    assert crm("check").ok
+
+
+def test_the_customers_payment_terms_win(crm, billed: Path):
+    assert crm("company", "set", "acme", "payment_terms=30").ok
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).ok
+    assert load(billed / "invoices" / f"{rid}.yaml")["due"] == "2026-12-23"
+
+
+def test_an_issued_invoice_is_frozen(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).ok
+    path = billed / "invoices" / f"{rid}.yaml"
+    before = path.read_bytes()
+    for args in (
+        ("invoice", "set", rid, "title=Other"),
+        ("invoice", "set", rid, "company="),
+        ("invoice", "line", "add", rid, "--text", "Y", "--price", "1"),
+        ("invoice", "line", "rm", rid, "1"),
+        ("invoice", "rm", rid, "--yes"),
+        ("invoice", "rm", rid, "--yes", "--force"),
+        ("invoice", "issue", rid),
+    ):
+        result = crm(*args)
+        assert result.exit_code == 23, (args, result.stderr)
+        assert "credit" in result.stderr, args
+        no_traceback(result)
+    assert path.read_bytes() == before
+    assert crm("invoice", "set", rid, "tags+=filed").ok  # bookkeeping may change
+
+
+def test_edit_of_an_issued_invoice_is_refused(crm, billed: Path, tmp_path: Path, monkeypatch):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).ok
+    script = tmp_path / "ed.py"
+    script.write_text(
+        "import sys, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('price: \"10\"', 'price: \"1\"'))\n"
+    )
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    before = (billed / "invoices" / f"{rid}.yaml").read_bytes()
+    result = crm("invoice", "edit", rid)
+    assert result.exit_code != 0
+    assert "is issued: its lines cannot change" in result.stderr
+    assert (billed / "invoices" / f"{rid}.yaml").read_bytes() == before
+
+
+def test_issue_refuses_what_is_not_ready(crm, billed: Path):
+    empty = invoice_with_lines(crm, title="Empty")
+    result = crm("invoice", "issue", empty)
+    assert result.exit_code == 22 and "has no lines" in result.stderr
+    assert crm("company", "add", "Nordic AB").ok
+    assert crm("company", "set", "nordic-ab", "tax_regime=reverse_charge").ok
+    eu = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title="EU", customer="nordic")
+    before = (billed / "invoices" / f"{eu}.yaml").read_bytes()
+    result = crm("invoice", "issue", eu)
+    assert result.exit_code == 22
+    assert "reverse charge needs the buyer's VAT id" in result.stderr
+    assert (billed / "invoices" / f"{eu}.yaml").read_bytes() == before
+    assert not list((billed / "invoices").glob("*.html"))
+
+
+def test_reverse_charge_invoice_shows_the_legal_note(crm, billed: Path):
+    assert crm("company", "add", "Nordic AB").ok
+    assert crm("company", "set", "nordic-ab", "tax_regime=reverse_charge", "vat_id=SE1").ok
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"], title="EU", customer="nordic")
+    data = shown(crm, "invoice", rid)
+    assert data["regime"] == "reverse_charge"
+    assert (data["tax"], data["total"]) == ("0.00", "100.00")
+    assert crm("invoice", "issue", rid).ok
+    text = crm("invoice", "render", rid, "--format", "txt").stdout
+    assert "Reverse charge" in text and "Article 196" in text
+    assert "SE1" in text
+
+
+def test_numbers_restart_each_year_and_follow_the_calendar(crm, billed: Path, monkeypatch):
+    numbers = []
+    for when in ("2026-12-30T09:00:00", "2026-12-31T09:00:00", "2027-01-02T09:00:00"):
+        monkeypatch.setenv("CRM_NOW", when)
+        rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title=f"T {when}")
+        result = crm("invoice", "issue", rid)
+        assert result.ok, result.stderr
+        numbers.append(result.stdout.strip())
+    assert numbers == ["2026-0001", "2026-0002", "2027-0001"]
+    late = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title="Backdated")
+    result = crm("invoice", "issue", late, "--date", "2026-12-01")
+    assert result.exit_code == 22 and "before 2026-12-31" in result.stderr
+
+
+def test_custom_number_patterns(crm, billed: Path):
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text() + '  numbering: {invoice: "RE-{yy}{seq:03}"}\n')
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).stdout.strip() == "RE-26001"
+
+
+def test_check_finds_duplicate_and_missing_numbers_and_changed_documents(crm, billed: Path):
+    ids = []
+    for n in range(3):
+        rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title=f"N{n}")
+        assert crm("invoice", "issue", rid).ok
+        ids.append(rid)
+    assert crm("check").ok
+    folder = billed / "invoices"
+    # a git merge of two branches that both issued 2026-0003
+    twin = load(folder / f"{ids[2]}.yaml")
+    (folder / "twin.yaml").write_text(yaml.safe_dump(twin))
+    (folder / f"{ids[2]}.html").unlink()
+    middle = folder / f"{ids[1]}.yaml"
+    middle.write_text(middle.read_text().replace("2026-0002", "2026-0004"))
+    (folder / f"{ids[0]}.html").write_text("changed")
+    result = crm("check")
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "number 2026-0003 is also on" in out
+    assert "missing 2026-0002" in out
+    assert f"{ids[0]}.html does not match its sha256" in out
+    assert f"{ids[2]}.html is missing" in out
+
+
+CONCURRENT = textwrap.dedent(
+    """
+    import sys
+    from typer.testing import CliRunner
+    from crm.cli import build_app
+
+    root, ids = sys.argv[1], sys.argv[2:]
+    app = build_app(None)
+    for rid in ids:
+        result = CliRunner().invoke(app, ["--dir", root, "invoice", "issue", rid])
+        if result.exit_code != 0:
+            print(rid, result.exit_code, result.stderr, file=sys.stderr)
+            sys.exit(1)
+    """
+)
+
+
+def test_concurrent_issues_give_gapless_unique_numbers(crm, billed: Path, tmp_path: Path):
+    ids = [
+        invoice_with_lines(crm, ["--text", "X", "--price", "10"], title=f"C{i}") for i in range(12)
+    ]
+    driver = tmp_path / "issue.py"
+    driver.write_text(CONCURRENT)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(driver), str(billed), *ids[i::3]],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    numbers = sorted(load(billed / "invoices" / f"{rid}.yaml")["number"] for rid in ids)
+    assert numbers == [f"2026-{n:04d}" for n in range(1, 13)]
+    assert crm("check").ok
+
+
+# -- payments and credit notes ----------------------------------------------------------------
+
+
+def test_partial_payments_add_up_and_overpayment_is_refused(crm, billed: Path, monkeypatch):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])  # 119.00 gross
+    result = crm("invoice", "pay", rid, "--amount", "10")
+    assert result.exit_code == 23 and "issue it before" in result.stderr
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "pay", rid, "--amount", "50", "--method", "transfer").ok
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["paid"], data["amount_due"]) == (
+        "partially_paid",
+        "50.00",
+        "69.00",
+    )
+    result = crm("invoice", "pay", rid, "--amount", "69.01")
+    assert result.exit_code == 22 and "more than the 69.00 EUR still due" in result.stderr
+    result = crm("invoice", "pay", rid, "--amount", "1.001")
+    assert result.exit_code == 22 and "more decimals" in result.stderr
+    assert crm("invoice", "pay", rid, "--amount", "69", "--reference", "RF18").ok
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["paid"], data["amount_due"]) == ("paid", "119.00", "0.00")
+    payments = load(billed / "invoices" / f"{rid}.yaml")["payments"]
+    assert payments == [
+        {"date": "2026-11-23", "amount": "50.00", "method": "transfer"},
+        {"date": "2026-11-23", "amount": "69.00", "reference": "RF18"},
+    ]
+    assert crm("invoice", "pay", rid, "--amount", "5", "--overpay").ok
+    assert shown(crm, "invoice", rid)["paid"] == "124.00"
+
+
+def test_an_unpaid_invoice_becomes_overdue(crm, billed: Path, monkeypatch):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    assert crm("invoice", "issue", rid).ok
+    monkeypatch.setenv("CRM_NOW", "2026-12-08T10:00:00")
+    assert shown(crm, "invoice", rid)["status"] == "overdue"
+    listed = crm("invoice", "list", "--status", "overdue", "--format", "ids")
+    assert listed.stdout.split() == [rid]
+    assert crm("invoice", "list", "--status", "paid", "--format", "ids").stdout == ""
+    assert crm("invoice", "list", "--status", "open", "--format", "ids").stdout.split() == [rid]
+
+
+def test_credit_notes_take_lines_off_an_invoice(crm, billed: Path):
+    rid = invoice_with_lines(
+        crm, ["--product", "design", "--qty", "10"], ["--text", "Hosting", "--price", "100"]
+    )  # 950 + 100 = 1050 net, 199.50 tax, 1249.50 gross
+    assert crm("invoice", "issue", rid).ok
+    result = crm("invoice", "credit", rid, "--lines", "1:2", "--reason", "2 hours not worked")
+    assert result.ok, result.stderr
+    assert result.stdout.strip() == "CN2026-0001"
+    note = shown(crm, "credit-note", "CN2026-0001")
+    assert (note["net"], note["tax"], note["total"]) == ("190.00", "36.10", "226.10")
+    assert note["invoice"] == rid and note["reason"] == "2 hours not worked"
+    data = shown(crm, "invoice", rid)
+    assert (data["credited"], data["amount_due"], data["status"]) == (
+        "226.10",
+        "1023.40",
+        "issued",
+    )
+    assert crm("invoice", "pay", rid, "--amount", "1023.40").ok
+    assert shown(crm, "invoice", rid)["status"] == "paid"
+    result = crm("invoice", "credit", rid)
+    assert result.exit_code == 22 and "carries only 1023.40 EUR more" in result.stderr
+    stored = load(billed / "credit_notes" / f"{note['id']}.yaml")
+    assert stored["number"] == "CN2026-0001" and stored["status"] == "issued"
+    assert stored["lines"][0]["quantity"] == "2"
+    assert crm("credit-note", "rm", "CN2026-0001", "--yes").exit_code == 23
+    assert crm("check").ok
+
+
+def test_a_whole_credit_note_leaves_the_invoice_credited(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "credit", rid, "--reason", "cancelled").ok
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["amount_due"]) == ("credited", "0.00")
+    text = crm("credit-note", "render", "CN2026-0001", "--format", "txt").stdout
+    assert "Corrects invoice: 2026-0001" in text and "cancelled" in text
+
+
+# -- quotes -----------------------------------------------------------------------------------
+
+
+def test_quote_to_invoice(crm, billed: Path, monkeypatch):
+    assert crm("deal", "add", "Shop", "--company", "acme", "--value", "5000").ok
+    result = crm("quote", "new", "--deal", "shop")
+    assert result.ok, result.stderr
+    qid = result.stdout.strip()
+    assert crm("quote", "line", "add", qid, "--product", "design", "--qty", "40").ok
+    assert shown(crm, "quote", qid)["status"] == "draft"
+    sent = crm("quote", "send", qid)
+    assert sent.stdout.strip() == "Q2026-001"
+    quote = load(billed / "quotes" / f"{qid}.yaml")
+    assert (quote["status"], quote["issued"], quote["valid_until"]) == (
+        "sent",
+        "2026-11-23",
+        "2026-12-23",
+    )
+    assert crm("quote", "line", "add", qid, "--text", "X", "--price", "1").exit_code == 23
+    assert crm("quote", "accept", qid, "--won").ok
+    assert load(billed / "deals" / "shop.yaml")["stage"] == "won"
+    made = crm("invoice", "from-quote", "Q2026-001")
+    assert made.ok, made.stderr
+    iid = made.stdout.strip()
+    invoice = load(billed / "invoices" / f"{iid}.yaml")
+    assert invoice["lines"] == quote["lines"] and invoice["quote"] == qid
+    assert (invoice["company"], invoice["deal"]) == ("acme-gmbh", "shop")
+    assert crm("invoice", "line", "add", iid, "--text", "Extra", "--price", "5").ok
+    assert load(billed / "quotes" / f"{qid}.yaml")["lines"] == quote["lines"]  # a copy
+    again = crm("invoice", "from-quote", qid)
+    assert again.exit_code == 23 and "already invoiced" in again.stderr
+
+
+def test_quotes_expire_and_can_be_declined(crm, billed: Path, monkeypatch):
+    assert crm("deal", "add", "Intranet", "--company", "acme").ok
+    qid = crm("quote", "new", "Intranet", "--for", "acme", "--deal", "intranet").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--text", "Work", "--price", "500").ok
+    assert crm("quote", "accept", qid).exit_code == 23  # a draft was never sent
+    assert crm("quote", "send", qid).ok
+    monkeypatch.setenv("CRM_NOW", "2027-01-10T10:00:00")
+    assert shown(crm, "quote", qid)["status"] == "expired"
+    assert crm("quote", "list", "--status", "expired", "--format", "ids").stdout.split() == [qid]
+    assert crm("quote", "decline", qid, "--lost", "too expensive").ok
+    assert shown(crm, "quote", qid)["status"] == "declined"
+    deal = load(billed / "deals" / "intranet.yaml")
+    assert (deal["stage"], deal["lost_reason"]) == ("lost", "too expensive")
+
+
+def test_a_contact_as_customer_brings_their_company(crm, billed: Path):
+    rid = crm("invoice", "new", "Logo", "--for", "ada@acme.example").stdout.strip()
+    data = load(billed / "invoices" / f"{rid}.yaml")
+    assert (data["contact"], data["company"]) == ("ada-lovelace", "acme-gmbh")
+    result = crm("invoice", "new", "X", "--for", "nobody")
+    assert result.exit_code == 20 and "no company or contact matches" in result.stderr
