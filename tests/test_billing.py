@@ -99,7 +99,7 @@ def test_show_gives_lines_taxes_and_totals_as_exact_strings(crm, billed: Path):
         "unit": "hour",
         "price": "95.00",
     }
-    assert "price: \"0.99\"" in (billed / "invoices" / f"{rid}.yaml").read_text()
+    assert 'price: "0.99"' in (billed / "invoices" / f"{rid}.yaml").read_text()
 
 
 def test_line_rm_numbers_lines_as_show_does(crm, billed: Path):
