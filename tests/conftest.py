@@ -73,3 +73,35 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(EXAMPLES, target)
     monkeypatch.chdir(target)
     return target
+
+
+BILLING = """
+billing:
+  locale: en_GB
+  tax_rate: "19"
+  payment_terms: 14
+  pdf: false
+  bank: {holder: "Test Studio", iban: "DE02120300000000202051", bic: "BYLADEM1001"}
+  reminders:
+    - {days: 7, text: "A friendly reminder."}
+    - {days: 21, text: "Second reminder.", fee: "5.00"}
+"""
+
+
+@pytest.fixture
+def billed(folder: Path, crm: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CRM with billing settings, a customer with an address and VAT id, and a product."""
+    config = folder / "crm.yaml"
+    text = config.read_text()
+    text = text[: text.index("# Quotes and invoices")] + BILLING
+    config.write_text(text)
+    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
+    for args in (
+        ("company", "add", "Acme GmbH", "--street", "Hauptstr. 1", "--postcode", "10115"),
+        ("company", "set", "acme-gmbh", "vat_id=DE123456789", "address.city=Berlin"),
+        ("contact", "add", "Ada Lovelace", "--email", "ada@acme.example", "--company", "acme"),
+        ("product", "add", "Design", "--price", "95", "--unit", "hour", "--id", "design"),
+    ):
+        result = crm(*args)
+        assert result.ok, (args, result.stderr)
+    return folder

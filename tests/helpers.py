@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 
 @dataclass
@@ -39,3 +42,25 @@ def no_traceback(run: Run) -> None:
     assert run.exception is None, repr(run.exception)
     assert "Traceback" not in run.stderr
     assert "Traceback" not in run.stdout
+
+
+def invoice_with_lines(crm, *lines: list[str], title: str = "Website", customer: str = "acme"):
+    """A draft invoice with `lines` (each the options of one `line add`); returns its id."""
+    result = crm("invoice", "new", title, "--for", customer)
+    assert result.ok, result.stderr
+    rid = result.stdout.strip()
+    for args in lines:
+        added = crm("invoice", "line", "add", rid, *args)
+        assert added.ok, added.stderr
+    return rid
+
+
+def shown(crm, kind: str, ref: str) -> dict:
+    """`crm KIND show REF --format json`, parsed."""
+    result = crm(kind, "show", ref, "--format", "json")
+    assert result.ok, result.stderr
+    return json.loads(result.stdout)
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 import textwrap
@@ -12,59 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import no_traceback
-
-BILLING = """
-billing:
-  locale: en_GB
-  tax_rate: "19"
-  payment_terms: 14
-  pdf: false
-  bank: {holder: "Test Studio", iban: "DE02120300000000202051", bic: "BYLADEM1001"}
-  reminders:
-    - {days: 7, text: "A friendly reminder."}
-    - {days: 21, text: "Second reminder.", fee: "5.00"}
-"""
-
-
-@pytest.fixture
-def billed(folder: Path, crm, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A CRM with billing settings, a customer with an address and VAT id, and a product."""
-    config = folder / "crm.yaml"
-    text = config.read_text()
-    text = text[: text.index("# Quotes and invoices")] + BILLING
-    config.write_text(text)
-    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
-    for args in (
-        ("company", "add", "Acme GmbH", "--street", "Hauptstr. 1", "--postcode", "10115"),
-        ("company", "set", "acme-gmbh", "vat_id=DE123456789", "address.city=Berlin"),
-        ("contact", "add", "Ada Lovelace", "--email", "ada@acme.example", "--company", "acme"),
-        ("product", "add", "Design", "--price", "95", "--unit", "hour", "--id", "design"),
-    ):
-        result = crm(*args)
-        assert result.ok, (args, result.stderr)
-    return folder
-
-
-def invoice_with_lines(crm, *lines: list[str], title: str = "Website", customer: str = "acme"):
-    result = crm("invoice", "new", title, "--for", customer)
-    assert result.ok, result.stderr
-    rid = result.stdout.strip()
-    for args in lines:
-        added = crm("invoice", "line", "add", rid, *args)
-        assert added.ok, added.stderr
-    return rid
-
-
-def shown(crm, kind: str, ref: str) -> dict:
-    result = crm(kind, "show", ref, "--format", "json")
-    assert result.ok, result.stderr
-    return json.loads(result.stdout)
-
-
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
-
+from helpers import invoice_with_lines, load, no_traceback, shown
 
 # -- lines and totals -------------------------------------------------------------------------
 
