@@ -21,6 +21,7 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
 fi
 if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null
+    $SUDO apt-get install -y -qq libharfbuzz-subset0 >/dev/null 2>&1 || true  # not on older releases
 elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y -q pango fontconfig dejavu-sans-fonts
 elif command -v apk >/dev/null 2>&1; then
