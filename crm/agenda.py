@@ -182,16 +182,17 @@ def invoices_due(
     horizon: dt.date,
 ) -> list[dict[str, Any]]:
     """Issued invoices still open and due by `horizon`, the longest overdue first."""
-    from crm.documents import money_fields
+    from crm.documents import by_invoice, money_fields
 
     out = []
+    notes = by_invoice(credit_notes)
     for rec in invoices:
         due = rec.data.get("due")
         if rec.data.get("status") not in ("issued", "sent") or not isinstance(due, str):
             continue
         if due > horizon.isoformat():
             continue
-        derived = money_fields(rec, config, today, credit_notes)
+        derived = money_fields(rec, config, today, notes.get(rec.id, ()))
         if derived.get("status") in ("paid", "credited", None):
             continue
         out.append(

@@ -37,6 +37,14 @@ def totals_of(rec: Record, config: Config) -> Totals:
     )
 
 
+def by_invoice(credit_notes: Sequence[Record]) -> dict[str, list[Record]]:
+    """Credit notes grouped by the invoice they correct (one pass, for many invoices)."""
+    out: dict[str, list[Record]] = {}
+    for note in credit_notes:
+        out.setdefault(str(note.data.get("invoice")), []).append(note)
+    return out
+
+
 def credited(invoice_id: str, credit_notes: Sequence[Record], config: Config) -> Decimal:
     """What the issued credit notes of an invoice take off it (gross)."""
     total = Decimal(0)

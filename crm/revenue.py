@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm.config import Config
-from crm.documents import currency_of, money_fields, totals_of
+from crm.documents import by_invoice, currency_of, money_fields, totals_of
 from crm.errors import ValidationError
 from crm.money import round_to
 from crm.records import Record
@@ -52,11 +52,12 @@ def issued_invoices(
 ) -> list[Invoiced]:
     """The issued invoices (drafts and unreadable ones left out) with their money."""
     out = []
+    notes = by_invoice(credit_notes)
     for rec in invoices:
         if rec.data.get("status") not in ("issued", "sent"):
             continue
         issued = _date(rec.data.get("issued"))
-        derived = money_fields(rec, config, today, credit_notes)
+        derived = money_fields(rec, config, today, notes.get(rec.id, ()))
         if issued is None or derived.get("total") is None:
             continue
         payments = []

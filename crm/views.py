@@ -8,7 +8,7 @@ from typing import Any
 
 from crm import dates, pipeline, scoring
 from crm.config import Config
-from crm.documents import DOCUMENT_TYPES, money_fields
+from crm.documents import DOCUMENT_TYPES, by_invoice, money_fields
 from crm.records import Record, to_json
 
 
@@ -29,8 +29,9 @@ def objects(
         scoring.annotate(objs, config)
     elif kind in DOCUMENT_TYPES:
         today = dates.local_date(now)
+        notes = by_invoice(credit_notes)
         for obj, rec in zip(objs, records, strict=True):
-            obj.update(money_fields(rec, config, today, credit_notes))
+            obj.update(money_fields(rec, config, today, notes.get(rec.id, ())))
     elif kind == "recurring":
         from crm.invoicing import recurring_state
 
