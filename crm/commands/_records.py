@@ -316,6 +316,10 @@ def _summary(rec: Record, config: Config) -> dict[str, Any]:
         from crm.documents import money_fields
 
         obj.update(money_fields(rec, config, dates.today()))
+    elif rec.type.name == "recurring":
+        from crm.invoicing import recurring_state
+
+        obj.update(recurring_state(rec, dates.today()))
     return {c: obj.get(c) for c in rec.type.columns}
 
 
