@@ -40,7 +40,11 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "credit-note": ("crm.commands.credit_note", "Credit notes correcting invoices.", True),
     "recurring": ("crm.commands.recurring", "Recurring invoices: retainers, subscriptions.", True),
     "export": ("crm.commands.export", "Export: iCalendar for calendar and task apps.", True),
-    "report": ("crm.commands.report", "Sales reports: funnel, winloss, velocity, stalled.", True),
+    "report": (
+        "crm.commands.report",
+        "Reports: funnel, winloss, velocity, stalled; revenue, receivables, customers.",
+        True,
+    ),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)

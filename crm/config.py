@@ -321,9 +321,14 @@ def _parse_billing(raw: Any, problem: Any) -> Billing:
             values["per_line"] = raw["rounding"] == "per_line"
         else:
             problem("billing.rounding", "is per_rate (EN 16931, the default) or per_line")
-    for key in ("locale",):
-        if raw.get(key) is not None:
-            values[key] = str(raw[key])
+    if raw.get("locale") is not None:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(str(raw["locale"]))
+            values["locale"] = str(raw["locale"])
+        except (ValueError, UnknownLocaleError):
+            problem("billing.locale", f"'{raw['locale']}' is not a locale (e.g. en_GB, de_DE)")
     if isinstance(raw.get("pdf"), bool):
         values["pdf"] = raw["pdf"]
     for key in ("numbering", "bank", "notes"):

@@ -28,11 +28,16 @@ def regime_of(rec: Record, config: Config) -> str:
 def totals_of(rec: Record, config: Config) -> Totals:
     """The computed lines and totals of a document (ValidationError when a line is wrong)."""
     lines = rec.data.get("lines")
+    rounding = rec.data.get("rounding")
+    if rounding in ("per_rate", "per_line") or rec.data.get("number"):
+        per_line = rounding == "per_line"  # fixed when numbered: crm.yaml may change later
+    else:
+        per_line = config.billing.per_line
     return billing.compute(
         lines if isinstance(lines, list) else [],
         currency_of(rec, config),
         regime=regime_of(rec, config),
-        per_line=config.billing.per_line,
+        per_line=per_line,
         default_rate=billing.parse_rate(config.billing.tax_rate),
     )
 

@@ -81,6 +81,7 @@ def _text(value: Decimal) -> str:
 def line_entry(
     *,
     currency: str,
+    default_currency: str | None = None,
     product: Record | None = None,
     text: str | None = None,
     quantity: str | None = None,
@@ -90,14 +91,16 @@ def line_entry(
     tax: str | None = None,
     exempt: str | None = None,
 ) -> dict[str, Any]:
-    """A line as stored in a document, from a catalogue product or free text and a price."""
+    """A line as stored in a document, from a catalogue product or free text and a price.
+
+    A product without a currency is priced in `default_currency` (crm.yaml's)."""
     entry: dict[str, Any] = {}
     if product is not None:
-        pcur = str(product.data.get("currency") or currency).upper()
-        if pcur != currency:
+        pcur = str(product.data.get("currency") or default_currency or currency).upper()
+        if price is None and pcur != currency:
             raise ValidationError(
                 f"product {product.id} is priced in {pcur}, the document is in {currency}",
-                hint="give --price in the document's currency",
+                hint=f"give the line's --price in {currency}",
             )
         entry["product"] = product.id
         text = text or product.title
@@ -222,6 +225,7 @@ def issue_edits(
         Edit("set", ("number",), number),
         Edit("set", ("status",), "issued"),
         Edit("set", ("issued",), day.isoformat()),
+        *fixed_terms(rec, config),
     ]
     if kind == "invoice":
         due = day + dt.timedelta(days=customer_terms(buyer, config))
@@ -231,6 +235,28 @@ def issue_edits(
     elif kind == "quote" and not rec.data.get("valid_until"):
         until = day + dt.timedelta(days=config.billing.quote_days)
         edits.append(Edit("set", ("valid_until",), until.isoformat()))
+    return edits
+
+
+def fixed_terms(rec: Record, config: Config) -> list[Edit]:
+    """What a document takes from crm.yaml, written into it when it is numbered, so that a
+    later change of the default tax rate, regime or rounding never changes what it says."""
+    edits = []
+    if rec.data.get("regime") not in billing.REGIMES:
+        edits.append(Edit("set", ("regime",), regime_of(rec, config)))
+    if config.billing.per_line and not rec.data.get("rounding"):
+        edits.append(Edit("set", ("rounding",), "per_line"))
+    lines = list(rec.data.get("lines") or [])
+    rate = config.billing.tax_rate
+    priced = set(priced_positions(lines))
+    taxed = [
+        {**line, "tax": rate}
+        if i in priced and line.get("tax") is None and not line.get("exempt")
+        else line
+        for i, line in enumerate(lines)
+    ]
+    if taxed != lines:
+        edits.append(Edit("set", ("lines",), taxed))
     return edits
 
 
@@ -341,8 +367,11 @@ def credit_note_body(
             line = dict(lines[positions[n - 1]])
             if qty is not None:
                 had = Decimal(str(line.get("quantity", 1)))
-                if not 0 < abs(qty) <= abs(had):
-                    raise ValidationError(f"line {n}: credit 0 < quantity <= {_text(had)}")
+                if had == 0 or not 0 < qty / had <= 1:
+                    raise ValidationError(
+                        f"--lines {n}:{_text(qty)}: the quantity credited must be more than 0 "
+                        f"and at most the {_text(had)} invoiced"
+                    )
                 line["quantity"] = _text(qty)
             chosen.append(line)
     body: dict[str, Any] = {
@@ -406,13 +435,11 @@ def dunning(
     if level is None:
         level = min(sent + 1, len(levels))
         if levels[level - 1].days > overdue:
-            if sent:
-                raise ConflictError(
-                    f"reminder {level} is due {levels[level - 1].days} days after the due date;"
-                    f" it is {overdue} days",
-                    hint="--level N sends a given level anyway",
-                )
-            level = 1
+            raise ConflictError(
+                f"reminder {level} is due {levels[level - 1].days} days after the due date;"
+                f" it is {overdue} days",
+                hint="--level N sends a given level anyway",
+            )
     elif not 1 <= level <= len(levels):
         raise UsageError(f"--level is from 1 to {len(levels)} (billing.reminders)")
     chosen = levels[level - 1]
@@ -493,11 +520,14 @@ def dates_ok(value: Any) -> bool:
 
 def skipped_while_paused(rec: Record, today: dt.date) -> list[dict[str, str]]:
     """Entries for `invoiced` marking the periods that began while a definition was paused
-    (before `today`, the day it is resumed): resuming bills from now on, not the pause."""
+    (from `paused_since` to the day before `today`, when it is resumed): resuming bills from
+    now on, not for the pause. Periods owed from before the pause stay owed."""
     active = Record(type=rec.type, id=rec.id, data={**rec.data, "paused": False}, path=rec.path)
+    since = str(rec.data.get("paused_since") or "")
     return [
         {"period": first.isoformat(), "skipped": "paused"}
         for first, _ in owed_periods(active, today - dt.timedelta(days=1))
+        if first.isoformat() >= since
     ]
 
 

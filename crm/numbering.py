@@ -59,7 +59,7 @@ def series(pattern: str) -> Series:
             raise ValidationError(
                 f"'{pattern}': unknown field {{{name}}}", hint="use {year}, {yy} and {seq}"
             )
-        if name == "seq" and spec and not re.fullmatch(r"0?[0-9]d?", spec):
+        if name == "seq" and spec and not re.fullmatch(r"0[1-9]d?", spec):
             raise ValidationError(f"'{pattern}': {{seq:{spec}}} is not a width like {{seq:04}}")
         names.add(name)
         parts.append(_FIELDS[name])

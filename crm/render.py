@@ -49,6 +49,16 @@ def _date(value: Any, locale: str) -> str:
     return str(format_date(day, format="medium", locale=locale))
 
 
+def _css(value: Any) -> Any:
+    """Text inside a CSS string (the page footer): quotes, backslashes and `<` escaped the CSS
+    way, not the HTML way (CSS would print `&amp;` as it is)."""
+    from markupsafe import Markup
+
+    text = "" if value is None else str(value)
+    out = "".join(f"\\{ord(c):X} " if c in '\\"<>\n\r' else c for c in text)
+    return Markup(out)
+
+
 def _nonzero(value: Any) -> bool:
     """`{% if paid is nonzero %}`: an amount given and not 0, whatever its decimals."""
     if value is None or value == "":
@@ -91,6 +101,7 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     env.filters["number"] = lambda v: _number(v, locale)
     env.filters["date"] = lambda v: _date(v, locale)
     env.tests["nonzero"] = _nonzero
+    env.filters["css"] = _css
     name = f"{kind}.{fmt}.j2"
     try:
         text = str(env.get_template(name).render(**context))
@@ -103,7 +114,7 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     return text if text.endswith("\n") else text + "\n"
 
 
-def pdf(html: str) -> bytes:
+def pdf(html: str, base: Path | None = None) -> bytes:
     """A PDF/A-3b of an HTML document (PDF/A-3 can later carry the e-invoice XML)."""
     try:
         import weasyprint
@@ -112,5 +123,7 @@ def pdf(html: str) -> bytes:
             f"PDF needs WeasyPrint and the Pango library: {exc}",
             hint="install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0)",
         ) from exc
-    data: bytes = weasyprint.HTML(string=html).write_pdf(pdf_variant="pdf/a-3b")
+    # Relative links (a logo beside an overriding template) resolve in the templates folder.
+    base_url = str(base) + "/" if base is not None else None
+    data: bytes = weasyprint.HTML(string=html, base_url=base_url).write_pdf(pdf_variant="pdf/a-3b")
     return data

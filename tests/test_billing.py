@@ -407,3 +407,65 @@ def test_a_contact_as_customer_brings_their_company(crm, billed: Path):
     assert (data["contact"], data["company"]) == ("ada-lovelace", "acme-gmbh")
     result = crm("invoice", "new", "X", "--for", "nobody")
     assert result.exit_code == 20 and "no company or contact matches" in result.stderr
+
+
+# -- what crm.yaml cannot change afterwards ---------------------------------------------------
+
+
+def test_an_issued_invoice_keeps_its_rate_regime_and_rounding(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "0.99", "--qty", "7"])
+    assert crm("invoice", "issue", rid).ok
+    before = shown(crm, "invoice", rid)
+    assert (before["tax"], before["total"]) == ("1.32", "8.25")
+    stored = load(billed / "invoices" / f"{rid}.yaml")
+    assert stored["regime"] == "standard" and stored["lines"][0]["tax"] == "19"
+    config = billed / "crm.yaml"
+    text = config.read_text().replace('tax_rate: "19"', 'tax_rate: "7"')
+    config.write_text(
+        text.replace("pdf: false", "pdf: false\n  rounding: per_line\n  regime: small_business")
+    )
+    after = shown(crm, "invoice", rid)
+    assert (after["tax"], after["total"]) == ("1.32", "8.25")
+    draft = invoice_with_lines(crm, ["--text", "X", "--price", "0.99", "--qty", "7"], title="D")
+    assert shown(crm, "invoice", draft)["tax"] == "0.00"  # drafts follow crm.yaml
+
+
+def test_credit_quantities_must_be_positive_and_at_most_invoiced(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100", "--qty", "2"])
+    assert crm("invoice", "issue", rid).ok
+    for choice in ("1:-1", "1:3", "1:0"):
+        result = crm("invoice", "credit", rid, "--lines", choice)
+        assert result.exit_code == 22, choice
+        assert "more than 0 and at most the 2 invoiced" in result.stderr
+    assert not list((billed / "credit_notes").glob("*.yaml"))
+
+
+def test_number_patterns_pad_with_zeros_only(crm, billed: Path):
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text() + '  numbering: {invoice: "{year}-{seq:4}"}\n')
+    result = crm("check")
+    assert result.exit_code == 1 and "billing.numbering.invoice" in result.stdout
+
+
+def test_a_bad_locale_is_found_by_check(crm, billed: Path):
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text().replace("locale: en_GB", "locale: xx_YY"))
+    result = crm("check")
+    assert result.exit_code == 1 and "'xx_YY' is not a locale" in result.stdout
+
+
+def test_products_are_priced_in_the_default_currency(crm, billed: Path):
+    rid = crm("invoice", "new", "Yen", "--for", "acme", "--currency", "JPY").stdout.strip()
+    result = crm("invoice", "line", "add", rid, "--product", "design")
+    assert result.exit_code == 22 and "priced in EUR, the document is in JPY" in result.stderr
+    assert crm("invoice", "line", "add", rid, "--product", "design", "--price", "15000").ok
+    assert shown(crm, "invoice", rid)["lines"][0]["price"] == "15000"
+
+
+def test_a_paid_invoice_says_so(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    assert crm("invoice", "issue", rid).ok
+    assert "Please pay by" in crm("invoice", "render", rid, "--format", "txt").stdout
+    assert crm("invoice", "pay", rid, "--amount", "119").ok
+    text = crm("invoice", "render", rid, "--format", "md").stdout
+    assert "Paid in full" in text and "Please pay" not in text

@@ -71,6 +71,7 @@ def test_recur_dry_run_writes_nothing(crm, billed: Path, retainer: str):
 
 def test_paused_periods_are_skipped_after_resuming(crm, billed: Path, retainer: str, monkeypatch):
     assert crm("invoice", "recur", "--today", "2026-01-31").ok
+    monkeypatch.setenv("CRM_NOW", "2026-02-01T10:00:00")
     assert crm("recurring", "pause", retainer).ok
     assert crm("invoice", "recur", "--today", "2026-04-15").stdout == ""
     monkeypatch.setenv("CRM_NOW", "2026-04-15T10:00:00")
@@ -82,6 +83,19 @@ def test_paused_periods_are_skipped_after_resuming(crm, billed: Path, retainer: 
     assert [e.get("skipped") for e in entries] == [None, "paused", "paused", None]
     listed = json.loads(crm("recurring", "list", "--format", "json").stdout)
     assert listed[0]["status"] == "active" and listed[0]["next"] == "2026-05-31"
+
+
+def test_resuming_keeps_what_was_owed_before_the_pause(
+    crm, billed: Path, retainer: str, monkeypatch
+):
+    monkeypatch.setenv("CRM_NOW", "2026-03-15T10:00:00")
+    assert crm("recurring", "pause", retainer).ok  # January and February never invoiced
+    monkeypatch.setenv("CRM_NOW", "2026-05-10T10:00:00")
+    assert crm("recurring", "resume", retainer).ok
+    made = crm("invoice", "recur", "--today", "2026-05-10").stdout.splitlines()
+    assert [line.split("\t")[2] for line in made] == ["2026-01-31", "2026-02-28"]
+    entries = load(billed / "recurring" / f"{retainer}.yaml")["invoiced"]
+    assert [e["period"] for e in entries if e.get("skipped")] == ["2026-03-31", "2026-04-30"]
 
 
 def test_recurring_ends(crm, billed: Path, retainer: str):

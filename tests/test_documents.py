@@ -183,3 +183,14 @@ def test_render_options(crm, billed: Path):
     result = crm("invoice", "render", rid, "--format", "docx")
     assert result.exit_code == 2 and "not a document format" in result.stderr
     assert re.search(r"Invoice \(draft\)", crm("invoice", "render", rid).stdout)
+
+
+def test_the_page_footer_is_escaped_for_css(crm, billed: Path):
+    config = billed / "crm.yaml"
+    config.write_text(
+        config.read_text().replace('name: "Test Studio"', 'name: "Doe & Co \\"Studio\\""')
+    )
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    html = crm("invoice", "render", rid, "--format", "html").stdout
+    assert 'content: "Doe & Co \\22 Studio\\22 ' in html
+    assert "Doe &amp; Co &#34;Studio&#34;" in html  # in the body, HTML's escaping

@@ -138,7 +138,7 @@ def render_bytes(
     from crm import render
 
     if fmt == "pdf":
-        return render.pdf(render_text(ctx, rec, "html", kind, extra))
+        return render.pdf(render_text(ctx, rec, "html", kind, extra), ctx.root / "templates")
     return render_text(ctx, rec, fmt, kind, extra).encode("utf-8")
 
 
@@ -224,7 +224,7 @@ def add_render(app: CrmTyper, rtype: RecordType, example: str) -> None:
         write_output(data, out, chosen)
 
     label = rtype.name.replace("_", " ")
-    render_command.__doc__ = f"""Render a {label} as PDF, HTML, Markdown or text.
+    render_command.__doc__ = f"""Render {_a(label)} as PDF, HTML, Markdown or text.
 
     An issued document is the file kept when it was issued, byte for byte. Templates in the
     folder's templates/ override the built-in ones (docs/documents.md).
@@ -290,6 +290,7 @@ def add_line_commands(app: CrmTyper, rtype: RecordType, example: str) -> None:
             chosen = find(ctx, RECORD_TYPES["product"], product) if product else None
             entry = line_entry(
                 currency=currency_of(rec, ctx.config),
+                default_currency=ctx.config.currency,
                 product=chosen,
                 text=text,
                 quantity=qty,
@@ -343,6 +344,12 @@ def add_line_commands(app: CrmTyper, rtype: RecordType, example: str) -> None:
     """
     lines.command("add")(line_add)
     lines.command("rm")(line_rm)
+
+
+def _a(label: str) -> str:
+    """`an invoice`, `a quote`; a recurring invoice is `a recurring invoice`."""
+    label = "recurring invoice" if label == "recurring" else label
+    return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
 
 
 def _count(lines: Sequence[Any]) -> int:
@@ -462,7 +469,7 @@ def show_command(rtype: RecordType, example: str) -> Callable[..., None]:
 
     label = rtype.name.replace("_", " ")
     group = rtype.name.replace("_", "-")
-    show.__doc__ = f"""Show a {label}: its lines, tax per rate and totals.
+    show.__doc__ = f"""Show {_a(label)}: its lines, tax per rate and totals.
 
     `--format json` gives every amount as an exact decimal string.
 
@@ -516,11 +523,12 @@ def list_command(rtype: RecordType, statuses: Sequence[str], example: str) -> Ca
     names = [*statuses, *(["open"] if rtype.name == "invoice" else [])]
     list_documents.__annotations__["status"] = Annotated[
         list[str] | None,
-        typer.Option("--status", "-s", help=", ".join(names) + " (repeatable)."),
+        typer.Option("--status", help=", ".join(names) + " (repeatable)."),
     ]
     plural = rtype.plural.replace("_", " ")
     group = rtype.name.replace("_", "-")
-    list_documents.__doc__ = f"""List {plural}, newest first, by status and customer.
+    order = "by title" if rtype.name == "recurring" else "newest first"
+    list_documents.__doc__ = f"""List {plural}, {order}, by status and customer.
 
     \b
     Examples:
@@ -558,7 +566,7 @@ def set_status(
         if status not in allowed:
             raise ConflictError(
                 f"{rtype.name.replace('_', ' ')} {rec.data.get('number') or rec.id} is {status}",
-                hint=f"only a {' or '.join(allowed)} one can be changed so",
+                hint=f"it must be {' or '.join(allowed)} for that",
             )
         changes = edits(tx, rec)
         tx.update(rec, changes)

@@ -29,6 +29,16 @@ def add(
     domain: Annotated[str | None, typer.Option("--domain", help="Internet domain.")] = None,
     website: Annotated[str | None, typer.Option("--website", help="Website address.")] = None,
     industry: Annotated[str | None, typer.Option("--industry", help="Industry or sector.")] = None,
+    vat_id: Annotated[
+        str | None, typer.Option("--vat-id", help="VAT id, printed on invoices.")
+    ] = None,
+    payment_terms: Annotated[
+        str | None, typer.Option("--payment-terms", help="Days to pay (default: crm.yaml's).")
+    ] = None,
+    tax_regime: Annotated[
+        str | None,
+        typer.Option("--tax-regime", help="standard, reverse_charge or small_business."),
+    ] = None,
     email: EmailOpt = None,
     phone: PhoneOpt = None,
     street: StreetOpt = None,
@@ -48,6 +58,7 @@ def add(
     Examples:
       crm company add "Acme Corp" --domain acme.com --industry Retail --city Berlin
       crm company add "Globex" --website https://globex.example --tag prospect
+      crm company add "Nordic AB" --vat-id SE556677889901 --tax-regime reverse_charge
     """
     add_record(
         COMPANY,
@@ -56,6 +67,9 @@ def add(
             "domain": domain,
             "website": website,
             "industry": industry,
+            "vat_id": vat_id,
+            "payment_terms": payment_terms,
+            "tax_regime": tax_regime,
             "emails": email,
             "phones": phone,
             "address.street": street,

@@ -96,17 +96,23 @@ def _pause(ref: str, paused: bool, dry_run: bool) -> None:
     ctx = app_context()
 
     def edits(_tx: object, rec: Record) -> list[Edit]:
-        if paused:
-            return [Edit("set", ("paused",), True)]
-        if rec.data.get("paused") is not True:
-            return []
         from crm import dates
         from crm.invoicing import skipped_while_paused
 
+        if paused:
+            if rec.data.get("paused") is True:
+                return []
+            return [
+                Edit("set", ("paused",), True),
+                Edit("set", ("paused_since",), dates.today().isoformat()),
+            ]
+        if rec.data.get("paused") is not True:
+            return []
         skipped = skipped_while_paused(rec, dates.today())
         invoiced = [*(rec.data.get("invoiced") or []), *skipped]
         return [
             Edit("unset", ("paused",)),
+            Edit("unset", ("paused_since",)),
             *([Edit("set", ("invoiced",), invoiced)] if skipped else []),
         ]
 

@@ -1,4 +1,4 @@
-"""crm report: funnel, win/loss, velocity and stalled deals."""
+"""crm report: funnel, win/loss, velocity and stalled deals; revenue, receivables, customers."""
 
 from __future__ import annotations
 
