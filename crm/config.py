@@ -276,7 +276,7 @@ def parse_config(
             cadence[str(tag)] = parse_cadence(str(span))
         except ValidationError as exc:
             problem(f"cadence.{tag}", str(exc))
-    billing = _parse_billing(data.get("billing"), problem)
+    billing = _parse_billing(data.get("billing"), problem, deep=deep)
     config = Config(
         billing=billing,
         currency=currency,
@@ -293,7 +293,7 @@ def parse_config(
     return config, issues
 
 
-def _parse_billing(raw: Any, problem: Any) -> Billing:
+def _parse_billing(raw: Any, problem: Any, *, deep: bool = False) -> Billing:
     from crm.billing import REGIMES, parse_rate
     from crm.numbering import series
 
@@ -322,13 +322,14 @@ def _parse_billing(raw: Any, problem: Any) -> Billing:
         else:
             problem("billing.rounding", "is per_rate (EN 16931, the default) or per_line")
     if raw.get("locale") is not None:
-        from babel import Locale, UnknownLocaleError
+        values["locale"] = str(raw["locale"])
+        if deep:  # Babel's locale data is loaded only for `crm check`, not for every command
+            from babel import Locale, UnknownLocaleError
 
-        try:
-            Locale.parse(str(raw["locale"]))
-            values["locale"] = str(raw["locale"])
-        except (ValueError, UnknownLocaleError):
-            problem("billing.locale", f"'{raw['locale']}' is not a locale (e.g. en_GB, de_DE)")
+            try:
+                Locale.parse(values["locale"])
+            except (ValueError, UnknownLocaleError):
+                problem("billing.locale", f"'{raw['locale']}' is not a locale (e.g. en_GB, de_DE)")
     if isinstance(raw.get("pdf"), bool):
         values["pdf"] = raw["pdf"]
     for key in ("numbering", "bank", "notes"):

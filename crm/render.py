@@ -94,8 +94,16 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
 
     if kind not in KINDS or fmt not in FORMATS:
         raise TemplateError(f"no template for {kind} as {fmt}")
+    from babel import Locale, UnknownLocaleError
+
     env = environment(overrides)
     locale = str(context.get("locale") or "en_GB")
+    try:
+        Locale.parse(locale)
+    except (ValueError, UnknownLocaleError) as exc:
+        raise TemplateError(
+            f"crm.yaml: billing.locale '{locale}' is not a locale", hint="e.g. en_GB, de_DE"
+        ) from exc
     currency = str(context.get("currency") or "EUR")
     env.filters["money"] = lambda v, c=currency: _money(v, c, locale)
     env.filters["number"] = lambda v: _number(v, locale)

@@ -513,6 +513,7 @@ def list_command(rtype: RecordType, statuses: Sequence[str], example: str) -> Ca
             if who and not _belongs(rec, who):
                 continue
             objs.append(obj)
+        objs.sort(key=lambda o: str(o.get("number") or ""), reverse=True)  # ties: by number
         key = (sort or "-issued" if rtype.name != "recurring" else sort or "title").lstrip("-")
         descending = (sort or ("-issued" if rtype.name != "recurring" else "")).startswith("-")
         objs = sort_objects(objs, field_path(rtype, ctx.config, key), descending=descending)

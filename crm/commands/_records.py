@@ -402,6 +402,7 @@ def record_app(
     app = CrmTyper()
     name = rtype.name.replace("_", "-")  # as typed: crm credit-note
     label = rtype.name.replace("_", " ")  # as said: a credit note
+    a_label = ("an " if label[0] in "aeiou" else "a ") + label
 
     def list_records(
         where: WhereOpt = None,
@@ -505,7 +506,7 @@ def record_app(
         else:
             done(f"Updated {rec.path}")
 
-    set_fields.__doc__ = f"""Change fields of a {label}, keeping the rest of its file as written.
+    set_fields.__doc__ = f"""Change fields of {a_label}, keeping the rest of its file as written.
 
     Lists (emails, phones, tags) take comma-separated values; custom fields are set by name.
 
@@ -523,7 +524,7 @@ def record_app(
         rec = find(ctx, rtype, ref)
         edit_in_editor(ctx, rec, dry_run=dry_run)
 
-    edit.__doc__ = f"""Edit a {label}'s file in $VISUAL or $EDITOR; it is validated before saving.
+    edit.__doc__ = f"""Edit {a_label}'s file in $VISUAL or $EDITOR; it is validated before saving.
 
     \b
     Example:
@@ -565,7 +566,7 @@ def record_app(
             cleared = f"; cleared the reference in {len(users)} record(s)" if users else ""
             done(f"Removed {rec.path}{cleared}")
 
-    remove.__doc__ = f"""Remove a {label}. Refuses while other records refer to it, unless --force.
+    remove.__doc__ = f"""Remove {a_label}. Refuses while other records refer to it, unless --force.
 
     \b
     Example:

@@ -359,6 +359,7 @@ def revenue_report(
         (f"Total {cur}", ", ".join(f"{k} {_money(str(v), cur)}" for k, v in t.items()))
         for cur, t in sorted(totals.items())
     ]
+    summary.append(("Amounts", "gross (tax included); credit notes in the period they are issued"))
     data = {"by": by, "since": since, "until": until, "periods": rows}
     report = output.Report(f"Revenue{_period(data)}", [table], summary)
     _emit(report, data, fmt, rows, ["period", "currency", "invoiced", "paid", "outstanding"])
