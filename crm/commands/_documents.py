@@ -514,9 +514,9 @@ def list_command(rtype: RecordType, statuses: Sequence[str], example: str) -> Ca
                 continue
             objs.append(obj)
         objs.sort(key=lambda o: str(o.get("number") or ""), reverse=True)  # ties: by number
-        key = (sort or "-issued" if rtype.name != "recurring" else sort or "title").lstrip("-")
-        descending = (sort or ("-issued" if rtype.name != "recurring" else "")).startswith("-")
-        objs = sort_objects(objs, field_path(rtype, ctx.config, key), descending=descending)
+        order = sort or ("title" if rtype.name == "recurring" else "-issued")
+        path = field_path(rtype, ctx.config, order.lstrip("-"))
+        objs = sort_objects(objs, path, descending=order.startswith("-"))
         if limit:
             objs = objs[:limit]
         output.emit_rows(objs, rtype.columns, output.resolve_format(fmt))
