@@ -46,3 +46,11 @@ def unique_id(base: str, taken: Callable[[str], bool]) -> str:
     while taken(f"{base}-{n}"):
         n += 1
     return f"{base}-{n}"
+
+
+_FILE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+){1,2}")
+
+
+def is_safe_file_name(value: str) -> bool:
+    """A file name kept beside a record (`ada.photo.jpg`): no folder, no dot-file, no `..`."""
+    return len(value) <= MAX_LEN + 16 and _FILE_RE.fullmatch(value) is not None

@@ -43,6 +43,10 @@ class Kind(StrEnum):
     CUSTOM = "custom"  # the mapping of custom fields declared in crm.yaml
     HISTORY = "history"  # dated stage or status changes, kept by crm
     LINKS = "links"  # what a converted lead became, kept by crm
+    BIRTHDAY = "birthday"  # YYYY-MM-DD, or --MM-DD when the year is not known
+    EXTERNAL = "external"  # ids in other systems (vcard UID, salesforce, hubspot): for re-import
+    EXTRA = "extra"  # vCard lines with no field of ours, kept as they were for export
+    FILE = "file"  # a file kept beside the record (a contact's photo), kept by crm
 
 
 LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS, Kind.REFS})
@@ -141,6 +145,15 @@ def _touch() -> tuple[Field, ...]:
     )
 
 
+def _external() -> Field:
+    return Field(
+        name="external_ids",
+        kind=Kind.EXTERNAL,
+        writable=False,
+        help="Ids of this record in other systems, so that a re-import updates it.",
+    )
+
+
 def _links() -> tuple[Field, ...]:
     """The records an activity or a task is about."""
     return tuple(
@@ -167,9 +180,15 @@ CONTACT = RecordType(
         Field(name="title", kind=Kind.TEXT, aliases=("role",), help="Job title or role."),
         Field(name="company", kind=Kind.REF, target="company", help="The company worked for."),
         _address(),
+        Field(name="birthday", kind=Kind.BIRTHDAY, help="Birthday: YYYY-MM-DD, or --MM-DD."),
+        Field(name="website", kind=Kind.URL, help="Web page."),
         *_billing(),
         *_touch(),
-        *_common_tail(),
+        *_common_tail(
+            Field(name="photo", kind=Kind.FILE, writable=False),
+            _external(),
+            Field(name="vcard", kind=Kind.EXTRA, writable=False),
+        ),
     ),
     columns=("id", "name", "emails", "phones", "company", "tags"),
 )
@@ -188,7 +207,7 @@ COMPANY = RecordType(
         _address(),
         *_billing(),
         *_touch(),
-        *_common_tail(),
+        *_common_tail(_external()),
     ),
     columns=("id", "name", "domain", "industry", "tags"),
 )
@@ -217,6 +236,7 @@ LEAD = RecordType(
         Field(name="last_contact", kind=Kind.DATE, help="When you last spoke (YYYY-MM-DD)."),
         *_common_tail(
             Field(name="converted", kind=Kind.LINKS, writable=False),
+            _external(),
             Field(name="history", kind=Kind.HISTORY, writable=False),
         ),
     ),
@@ -242,7 +262,7 @@ DEAL = RecordType(
         ),
         Field(name="close_date", kind=Kind.DATE, help="Expected close date (YYYY-MM-DD)."),
         Field(name="lost_reason", kind=Kind.TEXT, help="Why the deal was lost."),
-        *_common_tail(Field(name="history", kind=Kind.HISTORY, writable=False)),
+        *_common_tail(_external(), Field(name="history", kind=Kind.HISTORY, writable=False)),
     ),
     columns=("id", "title", "company", "stage", "value", "currency", "probability", "close_date"),
 )

@@ -692,8 +692,10 @@ def to_json(rec: Record, config: Config) -> dict[str, Any]:
         value = rec.data.get(f.name)
         if f.is_list:
             value = rec.list_of(f.name)
-        elif f.kind is Kind.CUSTOM:
+        elif f.kind in (Kind.CUSTOM, Kind.EXTERNAL):
             value = value if isinstance(value, dict) else {}
+        elif f.kind is Kind.EXTRA:
+            value = value if isinstance(value, list) else []
         elif f.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.MONEY) and isinstance(value, int | float):
             value = str(value)
         out[f.name] = value

@@ -65,6 +65,8 @@ def _parse(field: Field, text: str, config: Config) -> Any:
             return dates.parse_date(stripped)
         moment = when.parse_when(stripped, dates.now())  # today, +2w, next friday
         return moment.date() if isinstance(moment, dt.datetime) else moment
+    if kind is Kind.BIRTHDAY:
+        return _birthday(stripped)
     if kind is Kind.MONEY:
         return money.parse_amount(stripped)
     if kind is Kind.CURRENCY:
@@ -119,6 +121,24 @@ def _phone(text: str) -> str:
             f"'{text}' is not a phone number", hint="digits, spaces and + ( ) . - / only"
         )
     return text
+
+
+_NO_YEAR_RE = re.compile(r"--(\d\d)-?(\d\d)")
+
+
+def _birthday(text: str) -> Any:
+    """A date, or `--MM-DD` (vCard's form for a birthday whose year is not known)."""
+    match = _NO_YEAR_RE.fullmatch(text)
+    if match:
+        month, day = int(match[1]), int(match[2])
+        try:
+            dt.date(2000, month, day)  # a leap year: --02-29 is a birthday
+        except ValueError:
+            raise ValidationError(f"'{text}' is not a day of the year (--MM-DD)") from None
+        return f"--{month:02d}-{day:02d}"
+    if dates.is_iso_date(text):
+        return dates.parse_date(text)
+    raise ValidationError(f"'{text}' is not a date (YYYY-MM-DD, or --MM-DD without the year)")
 
 
 def _tag(text: str) -> str:
@@ -211,6 +231,18 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return "must map contact, company and deal to ids (kept by `crm lead convert`)"
     if kind is Kind.ADDRESS:
         return _check_address(value)
+    if kind is Kind.EXTERNAL:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
+            for k, v in value.items()
+        )
+        return None if ok else "must map each system (vcard, salesforce, ...) to its id"
+    if kind is Kind.EXTRA:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "must be a list of vCard lines (kept by `crm import vcard`)"
+    if kind is Kind.FILE:
+        ok = isinstance(value, str) and ids.is_safe_file_name(value)
+        return None if ok else f"'{value}' is not the name of a file beside the record"
     if kind is Kind.BOOL:
         return None if isinstance(value, bool) else f"'{value}' is not yes or no (true/false)"
     if kind is Kind.MINUTES:
@@ -256,6 +288,8 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return None
     if kind in (Kind.REF, Kind.REFS):
         return None if ids.is_valid_id(value) else f"'{value}' is not a record id"
+    if kind is Kind.BIRTHDAY:
+        return _attempt(lambda: _birthday(value))
     if kind is Kind.DATE:  # in a file only ISO: `tomorrow` would mean another day tomorrow
         return None if dates.is_iso_date(value) else f"'{value}' is not a date (YYYY-MM-DD)"
     if kind is Kind.REPEAT:

@@ -249,7 +249,7 @@ def test_add_custom_fields(crm, folder):
     config.write_text(
         config.read_text().replace(
             "  contact: {}",
-            "  contact:\n    birthday: {type: date}\n    size: {type: choice, values: [S, M, L]}\n"
+            "  contact:\n    anniversary: {type: date}\n    size: {type: choice, values: [S, M, L]}\n"
             "    vip: bool\n    budget: {type: money, currency: JPY}\n    site: url",
         )
     )
@@ -258,7 +258,7 @@ def test_add_custom_fields(crm, folder):
         "add",
         "Ada",
         "--field",
-        "birthday=1815-12-10",
+        "anniversary=1815-12-10",
         "--field",
         "size=m",
         "--field",
@@ -271,14 +271,14 @@ def test_add_custom_fields(crm, folder):
     assert result.ok, result.stderr
     data = load(folder / "contacts" / "ada.yaml")
     assert data["custom"] == {
-        "birthday": __import__("datetime").date(1815, 12, 10),
+        "anniversary": __import__("datetime").date(1815, 12, 10),
         "size": "M",
         "vip": True,
         "budget": "5000",
         "site": "https://ada.example",
     }
-    bad = crm("contact", "add", "Bob", "--field", "birthday=soon")
-    assert bad.exit_code == 22 and "birthday: 'soon' is not a date" in bad.stderr
+    bad = crm("contact", "add", "Bob", "--field", "anniversary=soon")
+    assert bad.exit_code == 22 and "anniversary: 'soon' is not a date" in bad.stderr
     bad = crm("contact", "add", "Bob", "--field", "size=XL")
     assert bad.exit_code == 22 and "size: 'XL' is not one of: S, M, L" in bad.stderr
     bad = crm("contact", "add", "Bob", "--field", "budget=10.5")
@@ -367,6 +367,7 @@ def test_list_json_is_complete_and_stable(crm, pipeline):
         "tags": ["web"],
         "notes": None,
         "custom": {},
+        "external_ids": {},
         "history": [{"at": shop["created"], "stage": "proposal"}],
         "created": shop["created"],
         "updated": shop["updated"],
