@@ -39,7 +39,16 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     ),
     "credit-note": ("crm.commands.credit_note", "Credit notes correcting invoices.", True),
     "recurring": ("crm.commands.recurring", "Recurring invoices: retainers, subscriptions.", True),
-    "export": ("crm.commands.export", "Export: iCalendar for calendar and task apps.", True),
+    "import": (
+        "crm.commands.imports",
+        "Import: vCards, CSV from other programs, crm's own JSON.",
+        True,
+    ),
+    "export": (
+        "crm.commands.export",
+        "Export: vCards, CSV, JSON, iCalendar for calendar and task apps.",
+        True,
+    ),
     "report": (
         "crm.commands.report",
         "Reports: funnel, winloss, velocity, stalled; revenue, receivables, customers.",

@@ -7,6 +7,7 @@ reaches the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import json
@@ -15,7 +16,7 @@ import re
 import shutil
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TextIO
@@ -61,6 +62,27 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+PROGRESS_FROM = 300  # records: below this, an import or export is over before a bar helps
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for `total` steps; yields the function that advances it.
+
+    Only on a terminal and only for long runs: scripts, cron and pipes see nothing.
+    """
+    if total < PROGRESS_FROM or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
 
 
 def _one_line(message: str) -> str:

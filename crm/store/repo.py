@@ -252,6 +252,10 @@ class Transaction:
     def write_text(self, rtype: RecordType, rid: str, text: str) -> None:
         self._stage(self.store.path_of(rtype, rid), text)
 
+    def write_config(self, text: str) -> None:
+        """Stage a new crm.yaml (an imported backup's)."""
+        self._stage(self.store.root / CONFIG_FILE, text)
+
     def attach(self, rtype: RecordType, rid: str, suffix: str, data: bytes) -> str:
         """Stage a file kept beside a record (`invoices/<id>.pdf`); returns its file name."""
         name = f"{self.store.path_of(rtype, rid).stem}.{suffix}"

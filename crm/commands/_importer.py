@@ -1,0 +1,242 @@
+"""Importing into the store: incoming records matched, created or updated in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from crm import output
+from crm.context import AppContext
+from crm.errors import CrmError, NotFoundError
+from crm.ids import slugify
+from crm.importing import MATCH_BY, Incoming, Outcome, assignments, match_data, safe_plan
+from crm.matching import Index, domain_key, region_of
+from crm.models import COMPANY, CONTACT, RECORD_TYPES, RecordType
+from crm.records import Edit, Record, apply, email_key, new_record, plain, resolve
+from crm.store.repo import Transaction
+
+
+class Importer:
+    """Brings incoming records into the store through `tx`, keeping its own view of the folder
+    current as it goes, so that two rows about one person in one file make one contact."""
+
+    def __init__(self, ctx: AppContext, tx: Transaction) -> None:
+        self.ctx = ctx
+        self.tx = tx
+        self.config = ctx.config
+        self.region = region_of(self.config.business)
+        self._records: dict[str, dict[str, Record]] = {}
+        self._indexes: dict[str, Index] = {}
+        self.outcomes: list[Outcome] = []
+
+    # -- the folder as this import sees it ---------------------------------------------------
+
+    def records(self, rtype: RecordType) -> dict[str, Record]:
+        if rtype.name not in self._records:
+            scan = self.ctx.store.scan(rtype)
+            for problem in scan.problems:
+                output.warn(f"skipped {problem}")
+            self._records[rtype.name] = {r.id: r for r in scan.records}
+        return self._records[rtype.name]
+
+    def index(self, rtype: RecordType) -> Index:
+        if rtype.name not in self._indexes:
+            idx = Index(rtype.name, self.region)
+            for rec in self.records(rtype).values():
+                idx.add(rec.id, rec.data)
+            self._indexes[rtype.name] = idx
+        return self._indexes[rtype.name]
+
+    def _remember(self, rec: Record) -> None:
+        self.records(rec.type)[rec.id] = rec
+        self.index(rec.type).add(rec.id, rec.data)
+
+    def _resolve_ref(self, target: str, ref: str) -> str:
+        rtype = RECORD_TYPES[target]
+        records = self.records(rtype)
+        if ref in records:
+            return ref
+        return resolve(rtype, records.values(), ref).id
+
+    # -- importing -----------------------------------------------------------------------------
+
+    def run(
+        self, rtype: RecordType, items: Iterable[Incoming], advance: Callable[[], None]
+    ) -> list[Outcome]:
+        for incoming in items:
+            try:
+                outcome = self.upsert(rtype, incoming)
+            except CrmError as exc:
+                outcome = Outcome(
+                    "skipped",
+                    rtype.name,
+                    None,
+                    str(incoming.values.get(rtype.title) or ""),
+                    incoming.source,
+                    exc.message,
+                    incoming.warnings,
+                )
+            self.outcomes.append(outcome)
+            advance()
+        return self.outcomes
+
+    def upsert(self, rtype: RecordType, incoming: Incoming) -> Outcome:
+        title = str(incoming.values.get(rtype.title) or "").strip()
+        found = self.index(rtype).match(match_data(rtype, incoming), by=MATCH_BY[rtype.name])
+        current = self.records(rtype)[found[0]] if found else None
+        if current is None and not title:
+            raise NotFoundError(f"no {rtype.title}")
+        values = dict(incoming.values)
+        warnings = list(incoming.warnings)
+        if rtype is CONTACT and incoming.company:
+            values["company"] = self.company_for(incoming.company, values.get("emails"))
+        elif incoming.company:
+            values["company"] = self._existing_or_new_company(rtype, incoming.company)
+        if incoming.contact:
+            values["contact"] = self._resolve_ref("contact", incoming.contact)
+        self._drop_taken_emails(rtype, values, current, warnings)
+        data = current.data if current else {}
+        wanted, more = assignments(rtype, values, data, self.region)
+        warnings.extend(more)
+        extra = self._kept_edits(rtype, incoming, data)
+        edits, more = safe_plan(
+            rtype, self.config, data, wanted, self._resolve_ref, self.tx.now, extra
+        )
+        warnings.extend(more)
+        if current is None:
+            return self._create(rtype, incoming, edits, title, warnings)
+        if apply(current.data, edits) == current.data:
+            reason = f"same {found[1]}" if found else ""
+            return Outcome(
+                "unchanged", rtype.name, current.id, current.title, incoming.source, reason,
+                tuple(warnings),
+            )  # fmt: skip
+        edits = self._attach_photo(rtype, current.id, incoming, edits)
+        self.tx.update(current, edits)
+        self._remember(replace(current, data=apply(current.data, edits)))
+        reason = f"matched by {found[1]}" if found else ""
+        return Outcome(
+            "updated", rtype.name, current.id, current.title, incoming.source, reason,
+            tuple(warnings),
+        )  # fmt: skip
+
+    def _create(
+        self,
+        rtype: RecordType,
+        incoming: Incoming,
+        edits: list[Edit],
+        title: str,
+        warnings: list[str],
+    ) -> Outcome:
+        body = new_record(rtype, self.config, edits, self.tx.now)
+        rid = self.tx.create(rtype, body, base=slugify(title, fallback=rtype.name))
+        path = self.ctx.store.rel(self.ctx.store.path_of(rtype, rid))
+        rec = Record(type=rtype, id=rid, data=plain(body), path=path)
+        photo = self._attach_photo(rtype, rid, incoming, [])
+        if photo:
+            self.tx.update(rec, photo)
+            rec = replace(rec, data=apply(rec.data, photo))
+        self._remember(rec)
+        return Outcome("created", rtype.name, rid, title, incoming.source, "", tuple(warnings))
+
+    def _kept_edits(
+        self, rtype: RecordType, incoming: Incoming, data: dict[str, Any]
+    ) -> list[Edit]:
+        """Edits to the fields crm keeps: external ids and vCard lines."""
+        edits: list[Edit] = []
+        if incoming.external is not None:
+            system, ext_id = incoming.external
+            ids = data.get("external_ids")
+            if not isinstance(ids, dict) or str(ids.get(system)) != ext_id:
+                edits.append(Edit("set", ("external_ids", system), ext_id))
+        custom = data.get("custom") if isinstance(data.get("custom"), dict) else {}
+        for name, text in incoming.custom.items():
+            if text and str(custom.get(name)) != text:
+                edits.append(Edit("set", ("custom", name), text))
+        if incoming.extra is not None and rtype is CONTACT:
+            if incoming.extra:
+                edits.append(Edit("set", ("vcard",), list(incoming.extra)))
+            elif data.get("vcard"):
+                edits.append(Edit("unset", ("vcard",)))
+        return edits
+
+    def _attach_photo(
+        self, rtype: RecordType, rid: str, incoming: Incoming, edits: list[Edit]
+    ) -> list[Edit]:
+        if incoming.photo is None or rtype is not CONTACT:
+            return edits
+        data, suffix = incoming.photo
+        path = self.ctx.store.folder(rtype) / f"{rid}.photo.{suffix}"
+        try:
+            same = path.read_bytes() == data
+        except OSError:
+            same = False
+        name = path.name if same else self.tx.attach(rtype, rid, f"photo.{suffix}", data)
+        return [*edits, Edit("set", ("photo",), name)]
+
+    def _drop_taken_emails(
+        self,
+        rtype: RecordType,
+        values: dict[str, Any],
+        current: Record | None,
+        warnings: list[str],
+    ) -> None:
+        """Leave out emails another record of the type already has: one email, one record."""
+        emails = values.get("emails")
+        if not emails:
+            return
+        owners = self.index(rtype).by_email
+        kept = []
+        for email in emails if isinstance(emails, list) else [emails]:
+            owner = owners.get(email_key(str(email)))
+            if owner is not None and (current is None or owner != current.id):
+                warnings.append(f"emails: {email} is the email of {rtype.name} {owner}; left out")
+            else:
+                kept.append(email)
+        values["emails"] = kept
+
+    # -- companies -------------------------------------------------------------------------
+
+    def company_for(self, name: str, emails: Any) -> str:
+        """The id of the company called `name` (or at the domain of a work email), created if
+        there is none."""
+        idx = self.index(COMPANY)
+        domains = [d for d in (domain_key(str(e)) for e in _texts(emails)) if d]
+        found = idx.match({"name": name})  # name only: exact, loosely written
+        if found is None:
+            found = idx.match({"name": name, "domain": domains[0] if domains else None},
+                              by=("name", "domain"))  # fmt: skip
+        if found is not None:
+            return found[0]
+        values: dict[str, Any] = {"name": name}
+        if domains and not idx.by_domain.get(domains[0]):
+            values["domain"] = domains[0]
+        outcome = self.upsert(COMPANY, Incoming(source="", values=values))
+        assert outcome.id is not None
+        self.outcomes.append(replace(outcome, reason="named by an imported contact"))
+        return outcome.id
+
+    def _existing_or_new_company(self, rtype: RecordType, name: str) -> str:
+        """A company for a deal or lead: a lead keeps the name as text; a deal links one."""
+        if rtype.name == "lead":
+            return name
+        try:
+            return self._resolve_ref("company", name)
+        except CrmError:
+            return self.company_for(name, None)
+
+
+def _texts(value: Any) -> Sequence[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def summary(outcomes: Sequence[Outcome], noun: str) -> str:
+    """`12 contacts: 10 created, 1 updated, 1 unchanged, 0 skipped`."""
+    counts = {a: 0 for a in ("created", "updated", "unchanged", "skipped")}
+    for outcome in outcomes:
+        counts[outcome.action] += 1
+    parts = ", ".join(f"{n} {action}" for action, n in counts.items())
+    return f"{len(outcomes)} {noun}: {parts}"

@@ -1,0 +1,373 @@
+"""crm import: contacts and more from vCards, CSV files and crm's own JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crm import output
+from crm.commands._options import CrmTyper, DryRunOpt, FormatOpt
+from crm.context import app_context
+from crm.errors import DataError, UsageError
+from crm.models import COMPANY, CONTACT, DEAL, LEAD, RecordType
+
+if TYPE_CHECKING:
+    from crm.commands._importer import Importer
+    from crm.importing import Incoming, Outcome
+    from crm.vcard import Card
+
+app = CrmTyper()
+
+CSV_TYPES = {"contacts": CONTACT, "companies": COMPANY, "leads": LEAD, "deals": DEAL}
+_VCARD_SUFFIXES = (".vcf", ".vcard")
+
+
+@app.command("vcard")
+def vcard(
+    paths: Annotated[
+        list[Path], typer.Argument(help="vCard files (.vcf) or folders of them (vdirs).")
+    ],
+    dry_run: DryRunOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Contacts from vCard files: Apple, Google, Outlook, Android, Thunderbird, Nextcloud ...
+
+    Reads vCard 2.1, 3.0 and 4.0. A card's organisation becomes a company (found by name or
+    the domain of a work email, else created) linked to the contact; its photo is kept beside
+    the contact; what has no field here (X- properties, IMPP, a second address) is kept with
+    the contact and written back by `crm export vcard`. Importing the same cards again updates
+    the contacts they came from (matched by UID, then by email) instead of duplicating them.
+    A card that cannot be read is reported with its file and line and skipped.
+
+    Exit status: 0 when every card was imported, 1 when some were skipped.
+
+    \b
+    Examples:
+      crm import vcard ~/Downloads/contacts.vcf
+      crm import vcard ~/.contacts/work --dry-run
+    """
+    from crm import vcard as codec
+
+    files = list(_vcard_files(paths))
+    items: list[tuple[RecordType, Incoming | Outcome]] = []
+    for path in files:
+        data = _read(path)
+        for card in codec.read(data, str(path)):
+            if isinstance(card, codec.Broken):
+                items.append(
+                    (CONTACT, _skipped(CONTACT, f"{card.source}:{card.line}", card.message))
+                )
+            else:
+                items.append(_from_card(card))
+    _run(items, dry_run=dry_run, fmt=fmt, noun="cards")
+
+
+def _vcard_files(paths: Sequence[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in _VCARD_SUFFIXES)
+            if not found:
+                raise UsageError(f"{path} holds no .vcf files")
+            yield from found
+        elif path.is_file():
+            yield path
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(str(path), f"cannot be read: {exc.strerror}") from exc
+
+
+def _from_card(card: Card) -> tuple[RecordType, Incoming]:
+    from crm.importing import Incoming
+
+    fields = card.fields
+    values: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "address" and isinstance(value, dict):
+            values.update({f"address.{part}": text for part, text in value.items() if text})
+        elif isinstance(value, dt.date):
+            values[key] = value.isoformat()
+        else:
+            values[key] = value
+    source = f"{card.source}:{card.line}"
+    external = ("vcard", card.uid) if card.uid else None
+    warnings = tuple(card.warnings)
+    if card.is_organization:
+        values.pop("title", None)
+        values.pop("birthday", None)
+        values["name"] = card.organization or values.get("name")
+        return COMPANY, Incoming(source=source, values=values, external=external, warnings=warnings)
+    return CONTACT, Incoming(
+        source=source,
+        values=values,
+        external=external,
+        company=card.organization,
+        extra=list(card.extra),
+        photo=card.photo,
+        warnings=warnings,
+    )
+
+
+def _skipped(rtype: RecordType, source: str, reason: str) -> Outcome:
+    from crm.importing import Outcome
+
+    return Outcome("skipped", rtype.name, None, "", source, reason)
+
+
+def _run(
+    items: Sequence[tuple[RecordType, Incoming | Outcome]],
+    *,
+    dry_run: bool,
+    fmt: Any,
+    noun: str,
+) -> None:
+    """Import `items` in one transaction; report what happened; exit 1 if any was skipped."""
+    from crm.commands._importer import Importer, summary
+    from crm.importing import Outcome
+
+    ctx = app_context()
+    outcomes: list[Outcome] = []
+    with (
+        output.progress(len(items), f"Importing {noun}") as advance,
+        ctx.store.transaction(dry_run=dry_run) as tx,
+    ):
+        importer = Importer(ctx, tx)
+        for rtype, item in items:
+            if isinstance(item, Outcome):
+                importer.outcomes.append(item)
+                advance()
+            else:
+                importer.run(rtype, [item], advance)
+        outcomes = importer.outcomes
+    _report(outcomes, importer, dry_run=dry_run, fmt=fmt)
+    output.info(("Would import " if dry_run else "Imported ") + summary(outcomes, "records"))
+    if any(o.action == "skipped" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _report(outcomes: Sequence[Outcome], importer: Importer, *, dry_run: bool, fmt: Any) -> None:
+    for outcome in outcomes:
+        if outcome.action == "skipped":
+            output.warn(f"{outcome.source}: skipped: {outcome.reason}")
+        for warning in outcome.warnings:
+            output.warn(f"{outcome.source}: {warning}")
+    if dry_run or fmt is not None:
+        rows = [o.row() for o in outcomes]
+        columns = ["action", "type", "id", "title", "source", "reason"]
+        output.emit_rows(rows, columns, output.resolve_format(fmt))
+
+
+@app.command("csv")
+def csv(
+    file: Annotated[Path, typer.Argument(help="The CSV file (any encoding, , ; or tab).")],
+    rtype_name: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            "-t",
+            help="What the rows are: contacts, companies, leads or deals.",
+            show_default=False,
+        ),
+    ],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="The program that wrote the file: google, outlook, thunderbird, linkedin, "
+            "salesforce, hubspot or pipedrive (default: guessed from the header).",
+            show_default=False,
+        ),
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            "-m",
+            help="COLUMN=FIELD: put a column in a field (custom.NAME, address.city; - skips it).",
+        ),
+    ] = None,
+    unknown: Annotated[
+        str,
+        typer.Option(
+            "--unknown",
+            help="Columns that match no field: `list` them, or keep them as `custom` fields.",
+        ),
+    ] = "list",
+    dry_run: DryRunOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Records from a CSV file exported by another program or written in a spreadsheet.
+
+    Columns are matched to fields by their names: with a preset, as that program names them;
+    without, columns called like our fields (name, email, phone, company, value, close_date,
+    ...) map by themselves. The encoding (UTF-8 with or without BOM, UTF-16, Windows code
+    pages) and the delimiter are detected. Importing the file again updates the records it
+    made (matched by the other program's id, then email, or domain for companies).
+
+    Exit status: 0 when every row was imported, 1 when some were skipped.
+
+    \b
+    Examples:
+      crm import csv contacts.csv --type contacts --preset google
+      crm import csv leads.csv -t leads --map "Firma=company" --map "Quelle=source"
+      crm import csv accounts.csv -t companies --preset salesforce --dry-run
+    """
+    from crm import tabular
+
+    rtype = CSV_TYPES.get(rtype_name.strip().lower())
+    if rtype is None:
+        raise UsageError(f"--type must be one of: {', '.join(CSV_TYPES)}; got '{rtype_name}'")
+    if unknown not in ("list", "custom"):
+        raise UsageError(f"--unknown must be `list` or `custom`; got '{unknown}'")
+    if preset is not None and preset.lower() not in tabular.PRESETS:
+        raise UsageError(f"--preset must be one of: {', '.join(tabular.PRESETS)}")
+    overrides: dict[str, str] = {}
+    for item in maps or ():
+        column, eq, target = item.partition("=")
+        if not eq or not column.strip():
+            raise UsageError(f"--map takes COLUMN=FIELD, got '{item}'")
+        overrides[column.strip()] = target.strip()
+    table = tabular.read_table(_read(file), str(file))
+    chosen = preset.lower() if preset else tabular.guess_preset(table.header)
+    row_to_mapped = tabular.mapper(table.header, rtype.name, chosen, overrides)
+    declared = app_context().config.custom_fields(rtype.name)
+    items: list[tuple[RecordType, Incoming | Outcome]] = []
+    left_out: dict[str, int] = {}
+    for line, row in table.rows:
+        mapped = row_to_mapped(row)
+        custom: dict[str, str] = {}
+        values = dict(mapped.fields)
+        for name, text in mapped.custom.items():
+            if name in declared:
+                values[f"custom.{name}"] = text
+            else:
+                custom[name] = text
+        for column, text in mapped.unknown.items():
+            if unknown == "custom":
+                custom[_custom_name(column)] = text
+            else:
+                left_out[column] = left_out.get(column, 0) + 1
+        items.append((rtype, _incoming(rtype, f"{file}:{line}", values, mapped.external, custom)))
+    if chosen and not preset:
+        output.info(f"{file}: read as a {chosen} export (--preset to choose another)")
+    if left_out:
+        output.warn(
+            f"{file}: columns not imported: {', '.join(left_out)} "
+            "(--map COLUMN=FIELD puts one in a field; --unknown custom keeps them all)"
+        )
+    _run(items, dry_run=dry_run, fmt=fmt, noun="rows")
+
+
+def _incoming(
+    rtype: RecordType,
+    source: str,
+    values: dict[str, Any],
+    external: tuple[str, str] | None,
+    custom: dict[str, str],
+) -> Incoming:
+    from crm.importing import Incoming
+
+    company = contact = None
+    if rtype is not LEAD and rtype is not COMPANY:
+        company = values.pop("company", None) or None
+    if rtype is DEAL:
+        contact = values.pop("contact", None) or None
+    return Incoming(
+        source=source,
+        values=values,
+        external=external,
+        company=company if isinstance(company, str) else None,
+        contact=contact if isinstance(contact, str) else None,
+        custom=custom,
+    )
+
+
+def _custom_name(column: str) -> str:
+    """A custom field's name from a column's: `Connected On` becomes `connected_on`."""
+    from crm.ids import slugify
+
+    return slugify(column, fallback="column").replace("-", "_")
+
+
+@app.command("json")
+def json_(
+    file: Annotated[
+        Path, typer.Argument(help="A document written by `crm export json` (- for stdin).")
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Overwrite records that exist with other contents."),
+    ] = False,
+    with_config: Annotated[
+        bool,
+        typer.Option("--config", help="Also replace crm.yaml with the exported one."),
+    ] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Records (and their photos and documents) from a `crm export json` document.
+
+    Into an empty folder it restores the export exactly. A record that exists already with
+    the same contents is left alone; with other contents it is skipped unless --replace.
+
+    Exit status: 0 when everything was imported, 1 when some records were skipped.
+
+    \b
+    Examples:
+      crm export json --out backup.json && crm --dir ../new import json backup.json --config
+      crm import json backup.json --dry-run
+    """
+    import json
+    import sys
+
+    from crm import backup
+    from crm.store import yamlio
+
+    source = str(file)
+    raw = sys.stdin.buffer.read() if source == "-" else _read(file)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise DataError(source, f"is not JSON: {exc}") from exc
+    contents = backup.read_document(doc, source)
+    ctx = app_context()
+    counts = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
+    skipped: set[tuple[str, str]] = set()
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        if with_config and contents.config is not None:
+            tx.write_config(contents.config)
+        for rtype, rid, data in contents.records:
+            path = ctx.store.path_of(rtype, rid)
+            if path.is_file():
+                current = ctx.store.load(rtype, path).data
+                if current == data:
+                    counts["unchanged"] += 1
+                    continue
+                if not replace:
+                    output.warn(f"{ctx.store.rel(path)}: skipped: exists with other contents")
+                    counts["skipped"] += 1
+                    skipped.add((rtype.name, rid))
+                    continue
+                counts["replaced"] += 1
+            else:
+                counts["created"] += 1
+            tx.write_text(rtype, rid, yamlio.dump_new(backup.typed(data)))
+        for rtype, rid, suffix, blob in contents.files:
+            if (rtype.name, rid) not in skipped:
+                tx.attach(rtype, rid, suffix, blob)
+    if dry_run:
+        output.emit_diff(tx.changes)
+    parts = ", ".join(f"{n} {what}" for what, n in counts.items())
+    output.info(
+        ("Would import " if dry_run else "Imported ") + f"{len(contents.records)} records: {parts}"
+    )
+    if counts["skipped"]:
+        raise typer.Exit(1)
