@@ -183,9 +183,12 @@ class Index:
     by_phone: dict[str, str] = field(default_factory=dict)
     by_domain: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, str] = field(default_factory=dict)
+    external_of: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, rid: str, data: Mapping[str, Any]) -> None:
         keys = keys_of(self.rtype, data, self.region)
+        if keys.external:
+            self.external_of[rid] = dict(keys.external)
         for key in keys.external:
             self.by_external.setdefault(key, rid)
         for email in keys.emails:
@@ -213,11 +216,17 @@ class Index:
             "domain": (sorted(keys.domains), self.by_domain),
             "name": ([keys.name] if keys.name else [], self.by_name),
         }
+        theirs = dict(keys.external)
         for kind in by:
             wanted, table = tables[kind]
             for key in wanted:
-                if key in table:
-                    return table[key], "external id" if kind == "external" else kind
+                rid = table.get(key)
+                if rid is None:
+                    continue
+                ours = self.external_of.get(rid, {})
+                if any(ours.get(system, ext_id) != ext_id for system, ext_id in theirs.items()):
+                    continue  # another record of that system: same name, not the same one
+                return rid, "external id" if kind == "external" else kind
         return None
 
 

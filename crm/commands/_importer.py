@@ -89,7 +89,18 @@ class Importer:
             raise NotFoundError(f"no {rtype.title}")
         values = dict(incoming.values)
         warnings = list(incoming.warnings)
-        if rtype is CONTACT and incoming.company:
+        if incoming.company_id is not None:
+            owner = self.index(COMPANY).match(
+                {"external_ids": dict([incoming.company_id])}, by=("external",)
+            )
+            if owner is not None:
+                values["company"] = owner[0]
+            else:
+                system, ext_id = incoming.company_id
+                warnings.append(
+                    f"company: no company has {system} id {ext_id}; import the companies first"
+                )
+        elif rtype is CONTACT and incoming.company:
             values["company"] = self.company_for(incoming.company, values.get("emails"))
         elif incoming.company:
             values["company"] = self._existing_or_new_company(rtype, incoming.company)
@@ -150,7 +161,9 @@ class Importer:
             ids = data.get("external_ids")
             if not isinstance(ids, dict) or str(ids.get(system)) != ext_id:
                 edits.append(Edit("set", ("external_ids", system), ext_id))
-        custom = data.get("custom") if isinstance(data.get("custom"), dict) else {}
+        custom = data.get("custom")
+        if not isinstance(custom, dict):
+            custom = {}
         for name, text in incoming.custom.items():
             if text and str(custom.get(name)) != text:
                 edits.append(Edit("set", ("custom", name), text))
@@ -233,10 +246,24 @@ def _texts(value: Any) -> Sequence[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def summary(outcomes: Sequence[Outcome], noun: str) -> str:
-    """`12 contacts: 10 created, 1 updated, 1 unchanged, 0 skipped`."""
-    counts = {a: 0 for a in ("created", "updated", "unchanged", "skipped")}
+def summary(outcomes: Sequence[Outcome], dry_run: bool) -> str:
+    """`Imported 2 contacts (1 created, 1 updated), 1 company (1 created); 1 skipped`."""
+    from crm.models import RECORD_TYPES
+
+    by_type: dict[str, dict[str, int]] = {}
+    skipped = 0
     for outcome in outcomes:
-        counts[outcome.action] += 1
-    parts = ", ".join(f"{n} {action}" for action, n in counts.items())
-    return f"{len(outcomes)} {noun}: {parts}"
+        if outcome.action == "skipped":
+            skipped += 1
+            continue
+        counts = by_type.setdefault(outcome.type, {})
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+    parts = []
+    for name, counts in sorted(by_type.items(), key=lambda kv: list(RECORD_TYPES).index(kv[0])):
+        rtype = RECORD_TYPES[name]
+        total = sum(counts.values())
+        noun = rtype.name.replace("_", " ") if total == 1 else rtype.plural.replace("_", " ")
+        detail = ", ".join(f"{n} {action}" for action, n in counts.items())
+        parts.append(f"{total} {noun} ({detail})")
+    text = ("Would import " if dry_run else "Imported ") + (", ".join(parts) or "nothing")
+    return text + (f"; {skipped} skipped" if skipped else "")

@@ -149,7 +149,7 @@ def _run(
                 importer.run(rtype, [item], advance)
         outcomes = importer.outcomes
     _report(outcomes, importer, dry_run=dry_run, fmt=fmt)
-    output.info(("Would import " if dry_run else "Imported ") + summary(outcomes, "records"))
+    output.info(summary(outcomes, dry_run))
     if any(o.action == "skipped" for o in outcomes):
         raise typer.Exit(1)
 
@@ -256,7 +256,12 @@ def csv(
                 custom[_custom_name(column)] = text
             else:
                 left_out[column] = left_out.get(column, 0) + 1
-        items.append((rtype, _incoming(rtype, f"{file}:{line}", values, mapped.external, custom)))
+        items.append(
+            (
+                rtype,
+                _incoming(rtype, f"{file}:{line}", values, mapped.external, custom, mapped.links),
+            )
+        )
     if chosen and not preset:
         output.info(f"{file}: read as a {chosen} export (--preset to choose another)")
     if left_out:
@@ -273,10 +278,14 @@ def _incoming(
     values: dict[str, Any],
     external: tuple[str, str] | None,
     custom: dict[str, str],
+    links: dict[str, tuple[str, str]],
 ) -> Incoming:
     from crm.importing import Incoming
 
     company = contact = None
+    company_id = links.get("company")
+    if company_id is not None and values.get("company") == company_id[1]:
+        values.pop("company")  # an id of the other system, not a name
     if rtype is not LEAD and rtype is not COMPANY:
         company = values.pop("company", None) or None
     if rtype is DEAL:
@@ -287,6 +296,7 @@ def _incoming(
         external=external,
         company=company if isinstance(company, str) else None,
         contact=contact if isinstance(contact, str) else None,
+        company_id=company_id if rtype is CONTACT or rtype is DEAL else None,
         custom=custom,
     )
 

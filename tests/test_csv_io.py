@@ -1,0 +1,168 @@
+"""crm import csv / crm export csv through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from helpers import load, no_traceback
+
+HOSTILE = ["=SUM(A1:A9)", "+49 30 1234", "-2+3", "@cmd", "\t=1", "\r=1", '=HYPERLINK("x")']
+
+
+def test_export_csv_neutralises_formulas(folder: Path, crm):
+    assert crm("company", "add", '=HYPERLINK("http://evil.example","click")').ok
+    assert crm("contact", "add", "@SUM(1+1)", "--notes", "=cmd|' /C calc'!A0").ok
+    assert crm("deal", "add", "--value", "1500", "--", "-2+3 website").ok
+    for rtype in ("companies", "contacts", "deals"):
+        result = crm("export", "csv", rtype)
+        assert result.ok, result.stderr
+        rows = list(csv.reader(io.StringIO(result.stdout)))
+        for row in rows[1:]:
+            for cell in row:
+                assert not cell or cell[0] not in "=+@\t\r" or cell.startswith("'"), (rtype, cell)
+                if cell.startswith("-"):
+                    float(cell)  # only plain numbers may start with a minus
+    contacts = list(csv.DictReader(io.StringIO(crm("export", "csv", "contacts").stdout)))
+    assert contacts[0]["name"] == "'@SUM(1+1)"
+    assert contacts[0]["notes"] == "'=cmd|' /C calc'!A0"
+
+
+def test_export_csv_fields_where_excel_and_out(example: Path, crm, tmp_path: Path):
+    out = tmp_path / "deals.csv"
+    result = crm(
+        "export",
+        "csv",
+        "deals",
+        "--where",
+        "stage=won",
+        "--fields",
+        "id,title,value,currency",
+        "--excel",
+        "--out",
+        str(out),
+    )
+    assert result.ok, result.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows and set(rows[0]) == {"id", "title", "value", "currency"}
+    won = json.loads(crm("deal", "list", "--where", "stage=won", "-f", "json").stdout)
+    assert sorted(r["id"] for r in rows) == sorted(d["id"] for d in won)
+    contacts = crm("export", "csv", "contacts")
+    header = next(csv.reader(io.StringIO(contacts.stdout)))
+    assert {"address.city", "custom.linkedin", "birthday"} <= set(header)
+
+
+def test_export_csv_unknown_type(folder: Path, crm):
+    result = crm("export", "csv", "widgets")
+    no_traceback(result)
+    assert result.exit_code == 2 and "no record type 'widgets'" in result.stderr
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_import_csv_plain_columns_and_reimport_updates(folder: Path, crm, tmp_path: Path):
+    source = _write(
+        tmp_path / "people.csv",
+        "name,email,phone,company,title,city,notes\n"
+        'Ada Lovelace,ada@acme.example,+44 20 7946 0000,Acme Corp,CTO,London,"Met at\nthe fair"\n'
+        "Grace Hopper,grace@navy.example,,Navy,Admiral,,\n",
+    )
+    first = crm("import", "csv", str(source), "--type", "contacts")
+    assert first.ok, first.stderr
+    assert "Imported 2 contacts (2 created), 2 companies (2 created)" in first.stderr
+    ada = load(folder / "contacts" / "ada-lovelace.yaml")
+    assert ada["emails"] == ["ada@acme.example"] and ada["company"] == "acme-corp"
+    assert ada["address"] == {"city": "London"} and ada["notes"] == "Met at\nthe fair"
+    assert load(folder / "companies" / "acme-corp.yaml")["name"] == "Acme Corp"
+
+    again = crm("import", "csv", str(source), "--type", "contacts")
+    assert again.ok and "2 contacts (2 unchanged)" in again.stderr, again.stderr
+    _write(
+        source,
+        source.read_text().replace("CTO", "CEO").replace("+44 20 7946 0000", "+44 20 7946 0001"),
+    )
+    third = crm("import", "csv", str(source), "--type", "contacts", "--dry-run", "-f", "json")
+    assert third.ok, third.stderr
+    rows = json.loads(third.stdout)
+    assert rows[0]["action"] == "updated" and rows[0]["reason"] == "matched by email"
+    assert load(folder / "contacts" / "ada-lovelace.yaml")["title"] == "CTO"  # dry run
+    assert crm("import", "csv", str(source), "--type", "contacts").ok
+    ada = load(folder / "contacts" / "ada-lovelace.yaml")
+    assert ada["title"] == "CEO" and ada["phones"] == ["+44 20 7946 0000", "+44 20 7946 0001"]
+    assert len(list((folder / "contacts").glob("*.yaml"))) == 2
+    assert crm("check").ok
+
+
+def test_import_csv_bad_values_are_left_out_with_file_and_line(folder: Path, crm, tmp_path):
+    source = _write(
+        tmp_path / "p.csv",
+        "name,email,phone\nAda,not-an-email,+44 20 7946 0000\n,nobody@example.com,\nBob,bob@example.com,call me\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "contacts")
+    no_traceback(result)
+    assert result.exit_code == 1  # one row skipped
+    assert f"{source}:2: emails: " in result.stderr
+    assert f"{source}:3: skipped: no name" in result.stderr
+    assert f"{source}:4: phones: " in result.stderr
+    assert load(folder / "contacts" / "ada.yaml")["phones"] == ["+44 20 7946 0000"]
+    assert "phones" not in load(folder / "contacts" / "bob.yaml")
+
+
+def test_import_csv_unknown_columns_listed_or_kept(folder: Path, crm, tmp_path):
+    source = _write(tmp_path / "p.csv", "name,Shoe Size,email\nAda,38,ada@example.com\n")
+    listed = crm("import", "csv", str(source), "--type", "contacts", "--dry-run")
+    assert "columns not imported: Shoe Size" in listed.stderr
+    kept = crm("import", "csv", str(source), "--type", "contacts", "--unknown", "custom")
+    assert kept.ok, kept.stderr
+    assert load(folder / "contacts" / "ada.yaml")["custom"] == {"shoe_size": "38"}
+    mapped = _write(tmp_path / "q.csv", "Full,Mail\nBob,bob@example.com\n")
+    result = crm(
+        "import", "csv", str(mapped), "-t", "contacts", "--map", "Full=name", "--map", "Mail=email"
+    )
+    assert result.ok, result.stderr
+    assert load(folder / "contacts" / "bob.yaml")["emails"] == ["bob@example.com"]
+    bad = crm("import", "csv", str(mapped), "-t", "contacts", "--map", "Nope=name")
+    no_traceback(bad)
+    assert bad.exit_code == 2
+
+
+def test_import_csv_deals_link_companies_and_contacts(folder: Path, crm, tmp_path):
+    assert crm("contact", "add", "Ada Lovelace", "--email", "ada@acme.example").ok
+    source = _write(
+        tmp_path / "deals.csv",
+        "title,value,currency,stage,close_date,company,contact\n"
+        "Website,4500.00,EUR,proposal,2026-12-15,Acme Corp,ada@acme.example\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "deals")
+    assert result.ok, result.stderr
+    deal = load(folder / "deals" / "website.yaml")
+    assert deal["company"] == "acme-corp" and deal["contact"] == "ada-lovelace"
+    assert deal["value"] == "4500.00" and deal["stage"] == "proposal"
+    assert "1 deal (1 unchanged)" in crm("import", "csv", str(source), "--type", "deals").stderr
+    assert crm("check").ok
+
+
+def test_import_csv_preset_keeps_external_ids(folder: Path, crm, tmp_path):
+    source = _write(
+        tmp_path / "hubspot.csv",
+        "Record ID,First Name,Last Name,Email,Phone Number,Company Name\n"
+        "512,Ada,Lovelace,ada@acme.example,+44 20 7946 0000,Acme\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "contacts", "--preset", "hubspot")
+    assert result.ok, result.stderr
+    ada = load(folder / "contacts" / "ada-lovelace.yaml")
+    assert ada["external_ids"] == {"hubspot": "512"}
+    _write(source, source.read_text().replace("ada@acme.example", "ada@new.example"))
+    again = crm("import", "csv", str(source), "--type", "contacts", "--preset", "hubspot")
+    assert again.ok and "1 contact (1 updated)" in again.stderr, again.stderr
+    assert load(folder / "contacts" / "ada-lovelace.yaml")["emails"] == [
+        "ada@acme.example",
+        "ada@new.example",
+    ]
