@@ -54,6 +54,16 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         "Reports: funnel, winloss, velocity, stalled; revenue, receivables, customers.",
         True,
     ),
+    "dedupe": (
+        "crm.commands.dedupe",
+        "Likely duplicate contacts, companies or leads, with reasons and scores.",
+        False,
+    ),
+    "merge": (
+        "crm.commands.merge",
+        "Merge duplicates into one record; every reference follows.",
+        False,
+    ),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)

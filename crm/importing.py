@@ -23,11 +23,21 @@ Assignment = tuple[str, str, Any]  # (key, operator, text or list of texts), as 
 
 # What identifies an incoming record, in the order tried, per record type.
 MATCH_BY: dict[str, tuple[str, ...]] = {
-    "contact": ("external", "email"),
+    "contact": ("external", "email", "phone", "name"),
     "company": ("external", "domain", "name"),
-    "lead": ("external", "email"),
+    "lead": ("external", "email", "phone", "name"),
     "deal": ("external", "name"),
 }
+
+
+def match_order(rtype: RecordType, incoming: Incoming) -> tuple[str, ...]:
+    """The keys to match `incoming` by. A person is matched by phone or name only when no
+    email identifies them: with an email we do not know, a namesake is somebody else, and
+    one office number is shared by many."""
+    order = MATCH_BY[rtype.name]
+    if rtype.name in ("contact", "lead") and as_list(incoming.values.get("emails")):
+        order = tuple(k for k in order if k not in ("phone", "name"))
+    return order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,9 +8,10 @@ from typing import Any
 
 from crm import output
 from crm.context import AppContext
+from crm.dedupe import Matcher
 from crm.errors import CrmError, NotFoundError
 from crm.ids import slugify
-from crm.importing import MATCH_BY, Incoming, Outcome, assignments, match_data, safe_plan
+from crm.importing import Incoming, Outcome, assignments, match_data, match_order, safe_plan
 from crm.matching import Index, domain_key, region_of
 from crm.models import COMPANY, CONTACT, RECORD_TYPES, RecordType
 from crm.records import Edit, Record, apply, email_key, new_record, plain, resolve
@@ -28,6 +29,7 @@ class Importer:
         self.region = region_of(self.config.business)
         self._records: dict[str, dict[str, Record]] = {}
         self._indexes: dict[str, Index] = {}
+        self._matchers: dict[str, Matcher] = {}  # records as they were before the import
         self.outcomes: list[Outcome] = []
 
     # -- the folder as this import sees it ---------------------------------------------------
@@ -47,6 +49,16 @@ class Importer:
                 idx.add(rec.id, rec.data)
             self._indexes[rtype.name] = idx
         return self._indexes[rtype.name]
+
+    def _lookalikes(self, rtype: RecordType, data: dict[str, Any]) -> list[str]:
+        """Warnings for a new record that looks like one we had: `crm merge` can join them."""
+        if rtype.name not in ("contact", "company", "lead"):
+            return []
+        if rtype.name not in self._matchers:
+            before = list(self.records(rtype).values())
+            self._matchers[rtype.name] = Matcher(rtype.name, before, self.region)
+        found = self._matchers[rtype.name].find(data)[:3]
+        return [f"looks like {rtype.name} {rec.id} ({reason})" for rec, reason, _ in found]
 
     def _remember(self, rec: Record) -> None:
         self.records(rec.type)[rec.id] = rec
@@ -83,7 +95,9 @@ class Importer:
 
     def upsert(self, rtype: RecordType, incoming: Incoming) -> Outcome:
         title = str(incoming.values.get(rtype.title) or "").strip()
-        found = self.index(rtype).match(match_data(rtype, incoming), by=MATCH_BY[rtype.name])
+        found = self.index(rtype).match(
+            match_data(rtype, incoming), by=match_order(rtype, incoming)
+        )
         current = self.records(rtype)[found[0]] if found else None
         if current is None and not title:
             raise NotFoundError(f"no {rtype.title}")
@@ -141,6 +155,7 @@ class Importer:
         warnings: list[str],
     ) -> Outcome:
         body = new_record(rtype, self.config, edits, self.tx.now)
+        warnings = [*warnings, *self._lookalikes(rtype, plain(body))]
         rid = self.tx.create(rtype, body, base=slugify(title, fallback=rtype.name))
         path = self.ctx.store.rel(self.ctx.store.path_of(rtype, rid))
         rec = Record(type=rtype, id=rid, data=plain(body), path=path)

@@ -276,17 +276,38 @@ def add_record(
         edits = plan(rtype, config, {}, assignments, [], resolver(ctx), tx.now)
         preview = apply({}, edits)
         _refuse_duplicate_emails(ctx, rtype, preview, None)
+        lookalikes = _lookalikes(ctx, rtype, preview)
         body = new_record(rtype, config, edits, tx.now)
         title = str(preview.get(rtype.title, "")).split("\n")[0]
         base = explicit_id or base or slugify(title, fallback=rtype.name)
         rid = tx.create(rtype, body, base=base, exact=explicit_id is not None)
         if also is not None:
             also(tx, preview)
+    for other, reason in lookalikes:
+        output.warn(
+            f"{rid} looks like {rtype.name} {other.id} ({reason}); "
+            f"if it is the same, `crm merge {rtype.name} {other.id} {rid}`"
+        )
     if dry_run:
         output.emit_diff(tx.changes)
         return None
     print(rid)
     return rid
+
+
+def _lookalikes(
+    ctx: AppContext, rtype: RecordType, data: Mapping[str, Any]
+) -> list[tuple[Record, str]]:
+    """Existing records a new one looks like (same phone, a similar name): at most three."""
+    if rtype.name not in ("contact", "company", "lead"):
+        return []
+    from crm.dedupe import lookalikes
+    from crm.matching import region_of
+
+    found = lookalikes(
+        rtype.name, data, scan(ctx, rtype, quiet=True), region_of(ctx.config.business)
+    )
+    return [(rec, reason) for rec, reason, _ in found[:3]]
 
 
 def _refuse_duplicate_emails(

@@ -197,6 +197,14 @@ class Transaction:
     def changes(self) -> list[Change]:
         return list(self._staged.values())
 
+    def savepoint(self) -> tuple[dict[Path, Change], dict[Path, bytes]]:
+        """What is staged so far, for `rollback` to return to (one item of a batch failed)."""
+        return dict(self._staged), dict(self._blobs)
+
+    def rollback(self, point: tuple[dict[Path, Change], dict[Path, bytes]]) -> None:
+        """Forget what was staged since `point` was taken."""
+        self._staged, self._blobs = dict(point[0]), dict(point[1])
+
     def _current(self, path: Path) -> str | None:
         if path in self._staged:
             return self._staged[path].after
@@ -263,6 +271,21 @@ class Transaction:
         self._blobs[path] = data
         self._staged[path] = Change(self.store.rel(path), None, f"({len(data)} bytes)\n")
         return name
+
+    def detach(self, rtype: RecordType, name: str) -> None:
+        """Stage the removal of a file kept beside a record (`contacts/<id>.photo.jpg`)."""
+        if not ids.is_safe_file_name(name):  # never a path outside the folder
+            raise NotFoundError(f"no file '{name}' beside the {rtype.plural}")
+        path = self.store.folder(rtype) / name
+        self._blobs.pop(path, None)
+        if path in self._staged:
+            before = self._staged[path].before
+        else:
+            try:
+                before = f"({path.stat().st_size} bytes)\n"
+            except FileNotFoundError:
+                return
+        self._staged[path] = Change(self.store.rel(path), before, None)
 
     def delete(self, rtype: RecordType, rid: str) -> None:
         self._stage(self.store.path_of(rtype, rid), None)
