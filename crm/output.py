@@ -105,14 +105,11 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-_NUMBER_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
-
-
 def csv_safe(text: str) -> str:
     """Neutralise a cell a spreadsheet would run as a formula (`=SUM(...)`, `@cmd`, ...)."""
-    if text and text[0] in "=+-@\t\r" and not _NUMBER_RE.fullmatch(text):
-        return "'" + text
-    return text
+    from crm.text import neutralise
+
+    return neutralise(text)
 
 
 # -- lists and records ------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from typing import Any
 
 from crm.errors import DataError, UsageError
 from crm.models import ADDRESS_KEYS, COMPANY, CONTACT, DEAL, LEAD, Kind, RecordType
+from crm.text import neutralise as _neutralise
+from crm.text import sniff_utf16
 
 MAX_BYTES = 100 * 1024 * 1024
 MAX_CELL = 1024 * 1024
@@ -134,7 +136,7 @@ def _decode(data: bytes, source: str) -> tuple[str, str]:
                 raise DataError(
                     source, f"not valid {encoding} although it starts as such", line=line
                 ) from None
-    guessed = _utf16_without_bom(data)
+    guessed = sniff_utf16(data)
     if guessed:
         try:
             return data.decode(guessed), guessed
@@ -146,20 +148,6 @@ def _decode(data: bytes, source: str) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1"), "latin-1"  # every byte is a latin-1 character
-
-
-def _utf16_without_bom(data: bytes) -> str | None:
-    """utf-16-le or -be when NUL bytes sit in every other position, as in mostly-ASCII UTF-16."""
-    sample = data[:4096]
-    if len(sample) < 4:
-        return None
-    even, odd = sample[0::2], sample[1::2]
-    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / len(odd)
-    if nul_odd > 0.4 and nul_even < 0.05:
-        return "utf-16-le"
-    if nul_even > 0.4 and nul_odd < 0.05:
-        return "utf-16-be"
-    return None
 
 
 _SEP_RE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\r|\n|$)", re.IGNORECASE)
@@ -1159,17 +1147,10 @@ def _address_into(fields: dict[str, str | list[str]], cells: _Row) -> None:
 # =============================================================================================
 # Writing
 
-_NUMBER_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
-
 
 def neutralise(cell: str, *, keep_numbers: bool = False) -> str:
-    """A cell no spreadsheet runs as a formula: text starting with = + - @ TAB or CR gets a
-    leading apostrophe. `keep_numbers` leaves plain numbers (`-50.00`, `+1`) as they are."""
-    if not cell or cell[0] not in "=+-@\t\r":
-        return cell
-    if keep_numbers and _NUMBER_RE.fullmatch(cell):
-        return cell
-    return "'" + cell
+    """A cell no spreadsheet runs as a formula (see crm.text.neutralise)."""
+    return _neutralise(cell, keep_numbers=keep_numbers)
 
 
 def _text(value: Any) -> str:

@@ -25,7 +25,9 @@ def test_export_import_round_trip_is_identical(example: Path, crm, tmp_path: Pat
 
     target = tmp_path / "restored"
     assert crm("--dir", str(target), "init", "--no-git").ok
-    imported = crm("--dir", str(target), "import", "json", str(tmp_path / "backup.json"), "--config")
+    imported = crm(
+        "--dir", str(target), "import", "json", str(tmp_path / "backup.json"), "--config"
+    )
     assert imported.ok, imported.stderr
     assert "created" in imported.stderr
 

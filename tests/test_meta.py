@@ -57,7 +57,7 @@ def test_help_runs(crm, path, cmd):
 # -- layering ---------------------------------------------------------------------------------
 
 LAYERS = {
-    "core": {"errors", "models", "ids", "money", "dates"},
+    "core": {"errors", "models", "ids", "money", "dates", "text"},
     "domain": {
         "query",
         "validate",

@@ -46,9 +46,17 @@ class Importer:
         if rtype.name not in self._indexes:
             idx = Index(rtype.name, self.region)
             for rec in self.records(rtype).values():
-                idx.add(rec.id, rec.data)
+                self._add(idx, rec)
             self._indexes[rtype.name] = idx
         return self._indexes[rtype.name]
+
+    @staticmethod
+    def _add(idx: Index, rec: Record) -> None:
+        idx.add(rec.id, rec.data)
+        if rec.type is CONTACT:  # the UID `crm export vcard` gave a contact that had none
+            from crm.vcard import made_uid
+
+            idx.by_external.setdefault(("vcard", made_uid(rec.id)), rec.id)
 
     def _lookalikes(self, rtype: RecordType, data: dict[str, Any]) -> list[str]:
         """Warnings for a new record that looks like one we had: `crm merge` can join them."""
@@ -62,7 +70,7 @@ class Importer:
 
     def _remember(self, rec: Record) -> None:
         self.records(rec.type)[rec.id] = rec
-        self.index(rec.type).add(rec.id, rec.data)
+        self._add(self.index(rec.type), rec)
 
     def _resolve_ref(self, target: str, ref: str) -> str:
         rtype = RECORD_TYPES[target]
@@ -124,7 +132,7 @@ class Importer:
         data = current.data if current else {}
         wanted, more = assignments(rtype, values, data, self.region)
         warnings.extend(more)
-        extra = self._kept_edits(rtype, incoming, data)
+        extra = self._kept_edits(rtype, incoming, data, current.id if current else None)
         edits, more = safe_plan(
             rtype, self.config, data, wanted, self._resolve_ref, self.tx.now, extra
         )
@@ -167,14 +175,21 @@ class Importer:
         return Outcome("created", rtype.name, rid, title, incoming.source, "", tuple(warnings))
 
     def _kept_edits(
-        self, rtype: RecordType, incoming: Incoming, data: dict[str, Any]
+        self,
+        rtype: RecordType,
+        incoming: Incoming,
+        data: dict[str, Any],
+        current_id: str | None,
     ) -> list[Edit]:
         """Edits to the fields crm keeps: external ids and vCard lines."""
+        from crm.vcard import made_uid
+
         edits: list[Edit] = []
         if incoming.external is not None:
             system, ext_id = incoming.external
             ids = data.get("external_ids")
-            if not isinstance(ids, dict) or str(ids.get(system)) != ext_id:
+            ours = current_id is not None and system == "vcard" and ext_id == made_uid(current_id)
+            if not ours and (not isinstance(ids, dict) or str(ids.get(system)) != ext_id):
                 edits.append(Edit("set", ("external_ids", system), ext_id))
         custom = data.get("custom")
         if not isinstance(custom, dict):
@@ -227,14 +242,11 @@ class Importer:
     # -- companies -------------------------------------------------------------------------
 
     def company_for(self, name: str, emails: Any) -> str:
-        """The id of the company called `name` (or at the domain of a work email), created if
-        there is none."""
+        """The id of the company called `name` (compared loosely: `ACME GmbH` is `Acme`),
+        created if there is none, with the domain of a work email when no company has it."""
         idx = self.index(COMPANY)
         domains = [d for d in (domain_key(str(e)) for e in _texts(emails)) if d]
-        found = idx.match({"name": name})  # name only: exact, loosely written
-        if found is None:
-            found = idx.match({"name": name, "domain": domains[0] if domains else None},
-                              by=("name", "domain"))  # fmt: skip
+        found = idx.match({"name": name}, by=("name",))
         if found is not None:
             return found[0]
         values: dict[str, Any] = {"name": name}

@@ -183,12 +183,12 @@ def vcard(
 
 def card_uid(rid: str, data: Mapping[str, Any]) -> str:
     """The UID a contact's card carries: the one it came with, else one made from its id."""
-    import uuid
+    from crm.vcard import made_uid
 
     ids = data.get("external_ids")
     if isinstance(ids, Mapping) and ids.get("vcard"):
         return str(ids["vcard"])
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'crm:contact:{rid}')}"
+    return made_uid(rid)
 
 
 def _file_stem(uid: str) -> str:
