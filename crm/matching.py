@@ -99,7 +99,10 @@ def domain_key(text: str) -> str | None:
     if "@" in text and "/" not in text:
         host = text.rsplit("@", 1)[1]
     else:
-        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+        try:
+            host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+        except ValueError:  # an unclosed IPv6 bracket
+            return None
     host = host.rstrip(".").removeprefix("www.")
     if "." not in host or host in FREEMAIL:
         return None

@@ -149,7 +149,13 @@ def _tag(text: str) -> str:
 
 def _url(text: str) -> str:
     candidate = text if "://" in text else f"https://{text}"
-    parts = urlsplit(candidate)
+    try:
+        parts = urlsplit(candidate)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValidationError(
+            f"'{text}' is not a web address", hint="e.g. https://example.com"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in candidate:
         raise ValidationError(f"'{text}' is not a web address", hint="e.g. https://example.com")
     _domain(parts.hostname)
@@ -157,7 +163,10 @@ def _url(text: str) -> str:
 
 
 def _domain(text: str) -> str:
-    host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    except ValueError:  # `http://[x`: an unclosed IPv6 bracket
+        host = ""
     host = host.rstrip(".").lower()
     labels = host.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):

@@ -841,3 +841,18 @@ def test_an_address_as_one_text(crm, folder):
     assert crm("contact", "set", "addr", "address=1 Rue X\n75001 Paris").ok
     assert load(folder / "contacts" / "addr.yaml")["address"] == "1 Rue X\n75001 Paris"
     assert crm("check").ok
+
+
+def test_birthday_with_or_without_year_and_website(folder, crm):
+    result = crm("contact", "add", "Ada", "--birthday", "1815-12-10", "--website", "ada.example")
+    assert result.ok, result.stderr
+    assert crm("contact", "add", "Bob", "--birthday=--02-29").ok
+    assert load(folder / "contacts" / "ada.yaml")["website"] == "https://ada.example"
+    assert load(folder / "contacts" / "bob.yaml")["birthday"] == "--02-29"
+    bad = crm("contact", "add", "Eve", "--birthday=--02-30")
+    assert bad.exit_code == 22 and "not a day of the year" in bad.stderr
+    assert crm("contact", "set", "ada", "birthday=--0415").ok
+    assert load(folder / "contacts" / "ada.yaml")["birthday"] == "--04-15"
+    assert crm("check").ok
+    listed = json.loads(crm("contact", "list", "--where", "birthday~04-15", "-f", "json").stdout)
+    assert [c["id"] for c in listed] == ["ada"]

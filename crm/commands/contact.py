@@ -37,6 +37,11 @@ def add(
     city: CityOpt = None,
     region: RegionOpt = None,
     country: CountryOpt = None,
+    birthday: Annotated[
+        str | None,
+        typer.Option("--birthday", help="YYYY-MM-DD, or --MM-DD without the year."),
+    ] = None,
+    website: Annotated[str | None, typer.Option("--website", help="Web page.")] = None,
     tag: TagOpt = None,
     notes: NotesOpt = None,
     field: FieldOpt = None,
@@ -49,6 +54,7 @@ def add(
     Examples:
       crm contact add "Ada Lovelace" --email ada@example.com --company acme-corp --tag client
       id=$(crm contact add "Grace Hopper" --phone "+1 555 0100" --title CTO)
+      crm contact add "Alan Turing" --birthday 1912-06-23 --website turing.example
     """
     add_record(
         CONTACT,
@@ -63,6 +69,8 @@ def add(
             "address.city": city,
             "address.region": region,
             "address.country": country,
+            "birthday": birthday,
+            "website": website,
             "tags": tag,
             "notes": notes,
         },
