@@ -10,6 +10,7 @@ from typing import Any
 
 from crm import dates
 from crm.config import Config
+from crm.models import Issue
 from crm.pipeline import deal_line
 from crm.records import Record, as_list
 from crm.tasks import due_day, due_of
@@ -106,9 +107,14 @@ def touches(
 
 
 def build(
-    records: Mapping[str, Sequence[Record]], config: Config, now: dt.datetime, days: int
+    records: Mapping[str, Sequence[Record]],
+    config: Config,
+    now: dt.datetime,
+    days: int,
+    skipped: list[Issue] | None = None,
 ) -> dict[str, Any]:
-    """The agenda: every section as plain data, each item with the record it is about."""
+    """The agenda: every section as plain data, each item with the record it is about.
+    Invoices whose money cannot be computed are left out and added to `skipped`, with why."""
     today = dates.local_date(now)
     horizon = today + dt.timedelta(days=days)
     overdue: list[dict[str, Any]] = []
@@ -160,7 +166,7 @@ def build(
     people = [*records.get("contact", ()), *records.get("company", ())]
     due_touches = touches(people, records.get("activity", ()), config, today)
     bills = invoices_due(
-        records.get("invoice", ()), records.get("credit_note", ()), config, today, horizon
+        records.get("invoice", ()), records.get("credit_note", ()), config, today, horizon, skipped
     )
     return {
         "today": today.isoformat(),
@@ -180,9 +186,11 @@ def invoices_due(
     config: Config,
     today: dt.date,
     horizon: dt.date,
+    skipped: list[Issue] | None = None,
 ) -> list[dict[str, Any]]:
-    """Issued invoices still open and due by `horizon`, the longest overdue first."""
-    from crm.documents import by_invoice, money_fields
+    """Issued invoices still open and due by `horizon`, the longest overdue first (those whose
+    money cannot be computed are added to `skipped`)."""
+    from crm.documents import by_invoice, money_fields, money_problem
 
     out = []
     notes = by_invoice(credit_notes)
@@ -193,6 +201,10 @@ def invoices_due(
         if due > horizon.isoformat():
             continue
         derived = money_fields(rec, config, today, notes.get(rec.id, ()))
+        if derived.get("total") is None:
+            if skipped is not None:
+                skipped.append(money_problem(rec, config) or rec.issue("lines", "do not compute"))
+            continue
         if derived.get("status") in ("paid", "credited", None):
             continue
         out.append(

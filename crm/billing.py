@@ -19,26 +19,33 @@ from crm.errors import ValidationError
 
 REGIMES = ("standard", "reverse_charge", "small_business")
 ZERO = Decimal(0)
+# Bounds of what a line may say, so that its arithmetic stays exact within Decimal's 28 digits:
+# a quantity below a billion, a unit price below 10^15 (money.MAX_DIGITS digits).
+MAX_QUANTITY = Decimal(10) ** 9
+MAX_PRICE = Decimal(10) ** money.MAX_DIGITS
 
 
 def parse_rate(value: Any) -> Decimal:
-    """A tax rate in percent: `19`, `7.7`, `0`."""
+    """A tax rate in percent: `19`, `7.7`, `0`; `19.0` is 19 and `2E+1` (as an older version
+    wrote 20) is 20."""
     try:
         rate = Decimal(str(value).strip().removesuffix("%"))
     except InvalidOperation as exc:
         raise ValidationError(f"'{value}' is not a tax rate", hint="a percentage, e.g. 19") from exc
     if not rate.is_finite() or not 0 <= rate <= 100:
         raise ValidationError(f"'{value}' is not a tax rate between 0 and 100")
-    return rate.normalize() if rate == rate.to_integral() else rate
+    return money.plain(rate)
 
 
-def _decimal(value: Any, what: str) -> Decimal:
+def _decimal(value: Any, what: str, limit: Decimal | None = None) -> Decimal:
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation as exc:
         raise ValidationError(f"{what}: '{value}' is not a number") from exc
     if not number.is_finite():
         raise ValidationError(f"{what}: '{value}' is not a number")
+    if limit is not None and abs(number) >= limit:
+        raise ValidationError(f"{what}: '{value}' is too large (at most {limit - 1:,})")
     return number
 
 
@@ -111,6 +118,35 @@ class Totals:
         }
 
 
+GroupKey = tuple[Decimal, str | None]  # (rate, exemption reason): one line of the tax summary
+
+
+def parse_taxes(value: Any, currency: str) -> dict[GroupKey, tuple[Decimal, Decimal]]:
+    """The `taxes:` of a document as stored: per rate (and exemption), the taxable amount and
+    the tax, when they are not what its lines give. Only the last credit note of an invoice
+    has them: it takes exactly what the invoice still carries, so that the rounding of earlier
+    partial credit notes leaves nothing behind."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise ValidationError("taxes: must be a list of {rate, taxable, tax} (kept by crm)")
+    out: dict[GroupKey, tuple[Decimal, Decimal]] = {}
+    for i, entry in enumerate(value, 1):
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"taxes: entry {i} is not a mapping of rate, taxable, tax")
+        try:
+            rate = parse_rate(entry.get("rate"))
+            taxable = money.parse_amount(str(entry.get("taxable")))
+            tax = money.parse_amount(str(entry.get("tax")))
+            money.to_money(taxable, currency)
+            money.to_money(tax, currency)
+        except ValidationError as exc:
+            raise ValidationError(f"taxes: entry {i}: {exc.message}") from exc
+        exempt = str(entry["exempt"]) if entry.get("exempt") else None
+        out[(rate, exempt)] = (taxable, tax)
+    return out
+
+
 def compute(
     raw_lines: Sequence[Any],
     currency: str,
@@ -118,11 +154,14 @@ def compute(
     regime: str = "standard",
     per_line: bool = False,
     default_rate: Decimal = ZERO,
+    fixed: Mapping[GroupKey, tuple[Decimal, Decimal]] | None = None,
 ) -> Totals:
     """The totals of a document from its lines as stored.
 
     Under reverse charge and the small-business exemption no line carries tax (rate 0, the
-    regime's note goes on the document). Raises ValidationError naming the line at fault.
+    regime's note goes on the document). `fixed` gives the taxable amount and tax of some
+    groups as stored (a credit note that takes exactly what an invoice still carries, see
+    `parse_taxes`). Raises ValidationError naming the line at fault.
     """
     lines: list[Line] = []
     section = None
@@ -145,7 +184,12 @@ def compute(
             tax = sum((money.round_to(m.net * rate / 100, currency) for m in members), ZERO)
         else:
             tax = money.round_to(taxable * rate / 100, currency)
+        if fixed and (rate, exempt) in fixed:
+            taxable, tax = fixed[(rate, exempt)]
         taxes.append(TaxGroup(rate, exempt, taxable, tax))
+    for rate, exempt in (fixed or {}).keys() - groups.keys():
+        label = f"{rate} %" + (f" ({exempt})" if exempt else "")
+        raise ValidationError(f"taxes: no line is taxed at {label}")
     net = sum((g.taxable for g in taxes), ZERO)
     tax = sum((g.tax for g in taxes), ZERO)
     exp = Decimal(1).scaleb(-money.minor_units(currency))
@@ -172,8 +216,12 @@ def _line(
     text = str(raw.get("text") or "").strip()
     if not text:
         raise ValidationError(f"{where}: a line needs a text")
-    quantity = _decimal(raw.get("quantity", 1), f"{where}: quantity")
-    price = _decimal(raw.get("price"), f"{where}: price") if raw.get("price") is not None else None
+    quantity = _decimal(raw.get("quantity", 1), f"{where}: quantity", MAX_QUANTITY)
+    price = (
+        _decimal(raw.get("price"), f"{where}: price", MAX_PRICE)
+        if raw.get("price") is not None
+        else None
+    )
     if price is None:
         raise ValidationError(f"{where}: a line needs a price")
     discount = _decimal(raw.get("discount") or 0, f"{where}: discount")
@@ -188,6 +236,11 @@ def _line(
     elif regime == "small_business":
         rate, exempt = ZERO, "small business"
     net = money.round_to(quantity * price * (100 - discount) / 100, currency)
+    if abs(net) >= MAX_PRICE:
+        raise ValidationError(
+            f"{where}: {quantity} x {price} is too large an amount (at most {money.MAX_DIGITS} "
+            "digits before the decimal point)"
+        )
     return Line(
         number=number,
         text=text,
@@ -207,10 +260,14 @@ def _line(
 
 
 def payments_total(payments: Any, currency: str) -> Decimal:
+    """The sum of a list of payments as stored; ValidationError names a bad amount."""
     total = ZERO
-    for payment in payments if isinstance(payments, list) else []:
+    for i, payment in enumerate(payments if isinstance(payments, list) else [], 1):
         if isinstance(payment, Mapping) and payment.get("amount") is not None:
-            total += money.parse_amount(str(payment["amount"]))
+            try:
+                total += money.parse_amount(str(payment["amount"]))
+            except ValidationError as exc:
+                raise ValidationError(f"payment {i}: {exc.message}", hint=exc.hint) from exc
     return total.quantize(Decimal(1).scaleb(-money.minor_units(currency)))
 
 

@@ -11,6 +11,7 @@ from crm import billing, money
 from crm.billing import Totals
 from crm.config import Config
 from crm.errors import ValidationError
+from crm.models import Issue
 from crm.records import Record
 
 DOCUMENT_TYPES = ("quote", "invoice", "credit_note")
@@ -33,12 +34,14 @@ def totals_of(rec: Record, config: Config) -> Totals:
         per_line = rounding == "per_line"  # fixed when numbered: crm.yaml may change later
     else:
         per_line = config.billing.per_line
+    currency = currency_of(rec, config)
     return billing.compute(
         lines if isinstance(lines, list) else [],
-        currency_of(rec, config),
+        currency,
         regime=regime_of(rec, config),
         per_line=per_line,
         default_rate=billing.parse_rate(config.billing.tax_rate),
+        fixed=billing.parse_taxes(rec.data.get("taxes"), currency),
     )
 
 
@@ -62,15 +65,41 @@ def credited(invoice_id: str, credit_notes: Sequence[Record], config: Config) ->
     return total
 
 
+def money_problem(rec: Record, config: Config) -> Issue | None:
+    """Why the money of a document cannot be computed, at the line of the field at fault
+    (`invoices/x.yaml:14: lines: line 2: quantity: ...`), or None when it can."""
+    try:
+        totals = totals_of(rec, config)
+    except ValidationError as exc:
+        if exc.message.startswith("taxes:"):
+            return rec.issue("taxes", exc.message.removeprefix("taxes:").strip())
+        position = exc.message.split(":")[0].removeprefix("line ")
+        at = f"lines.{int(position) - 1}" if position.isdigit() else "lines"
+        return rec.issue("lines", exc.message, at=at)
+    if rec.type.name == "invoice":
+        try:
+            billing.payments_total(rec.data.get("payments"), totals.currency)
+        except ValidationError as exc:
+            position = exc.message.split(":")[0].removeprefix("payment ")
+            at = f"payments.{int(position) - 1}" if position.isdigit() else "payments"
+            return rec.issue("payments", exc.message, at=at)
+    return None
+
+
 def money_fields(
     rec: Record, config: Config, today: dt.date, credit_notes: Sequence[Record] = ()
 ) -> dict[str, Any]:
     """The derived fields of a document's JSON: net, tax, total; for invoices also paid,
-    credited, amount_due and the status those give."""
+    credited, amount_due and the status those give. When they cannot be computed (a bad line
+    or payment: `money_problem` says which) they are all None, and the status is the stored
+    one."""
+    unknown: dict[str, Any] = {"net": None, "tax": None, "total": None}
+    if rec.type.name == "invoice":
+        unknown.update(paid=None, credited=None, amount_due=None)
     try:
         totals = totals_of(rec, config)
     except ValidationError:
-        return {"net": None, "tax": None, "total": None}
+        return unknown
     out: dict[str, Any] = {
         "net": str(totals.net),
         "tax": str(totals.tax),
@@ -79,7 +108,10 @@ def money_fields(
     kind = rec.type.name
     if kind == "invoice":
         currency = totals.currency
-        paid = billing.payments_total(rec.data.get("payments"), currency)
+        try:
+            paid = billing.payments_total(rec.data.get("payments"), currency)
+        except ValidationError:
+            return unknown
         minus = credited(rec.id, credit_notes, config)
         due = max(Decimal(0), totals.gross - paid - minus)
         out.update(

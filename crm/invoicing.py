@@ -13,12 +13,13 @@ from typing import Any
 
 from crm import billing, money, numbering
 from crm.config import Config, Reminder
-from crm.documents import credited, currency_of, regime_of, totals_of
+from crm.documents import credited, currency_of, money_problem, regime_of, totals_of
 from crm.errors import ConflictError, UsageError, ValidationError
 from crm.models import RECORD_TYPES, Issue
 from crm.records import Edit, Record
 
 # What may still change on an issued invoice or credit note: bookkeeping, never what it says.
+# `status` only between the issued statuses (`crm invoice send`), never back to draft.
 MUTABLE_WHEN_ISSUED = frozenset(
     {"tags", "custom", "updated", "status", "payments", "reminders", "document"}
 )
@@ -38,12 +39,17 @@ def frozen_problem(rec: Record, after: Mapping[str, Any]) -> str | None:
         for key in set(rec.data) | set(after)
         if key not in MUTABLE_WHEN_ISSUED and rec.data.get(key) != after.get(key)
     )
+    status = after.get("status")
+    allowed = ISSUED if rec.type.name == "invoice" else ("issued",)
+    if status != rec.data.get("status") and status not in allowed:
+        changed = sorted({*changed, "status"})
     if not changed:
         return None
     what = "invoice" if rec.type.name == "invoice" else "credit note"
+    back = " (an issued document never becomes a draft again)" if "status" in changed else ""
     return (
         f"{what} {rec.data.get('number') or rec.id} is issued: its {', '.join(changed)} "
-        "cannot change (correct it with a credit note: `crm invoice credit`)"
+        f"cannot change{back} (correct it with a credit note: `crm invoice credit`)"
     )
 
 
@@ -118,6 +124,10 @@ def line_entry(
     assert qty is not None
     if qty == 0:
         raise ValidationError("quantity: must not be 0")
+    if abs(qty) >= billing.MAX_QUANTITY:
+        raise ValidationError(
+            f"quantity: '{quantity}' is too large (at most {billing.MAX_QUANTITY - 1:,})"
+        )
     entry["quantity"] = _text(qty)
     if unit:
         entry["unit"] = str(unit)
@@ -134,7 +144,10 @@ def line_entry(
         entry["tax"] = _text(billing.parse_rate(tax))
     if exempt:
         entry["exempt"] = exempt.strip()
-    billing.compute([entry], currency)  # the same checks a stored line gets
+    try:
+        billing.compute([entry], currency)  # the same checks a stored line gets
+    except ValidationError as exc:
+        raise ValidationError(exc.message.removeprefix("line 1: "), hint=exc.hint) from exc
     return entry
 
 
@@ -188,6 +201,18 @@ def check_issuable(rec: Record, config: Config, buyer: Record | None) -> billing
     totals = totals_of(rec, config)
     if not totals.lines:
         raise ValidationError(f"{label} {rec.id} has no lines", hint="add them with `line add`")
+    if totals.gross <= 0:
+        amount = f"{money.to_money(totals.gross, totals.currency)} {totals.currency}"
+        if rec.type.name == "credit_note":
+            raise ValidationError(f"the credit note would take off {amount}: nothing to credit")
+        raise ValidationError(
+            f"{label} {rec.id} totals {amount}: only an amount to be paid can be "
+            + ("issued" if rec.type.name == "invoice" else "sent"),
+            hint="money owed to the customer is a credit note on the invoice it corrects: "
+            "`crm invoice credit INVOICE`"
+            if totals.gross < 0
+            else "add the lines that are to be paid",
+        )
     if regime_of(rec, config) == "reverse_charge" and not (buyer and buyer.data.get("vat_id")):
         name = buyer.id if buyer else "the customer"
         raise ValidationError(
@@ -203,22 +228,36 @@ def issue_edits(
     *,
     numbers: Mapping[str, str],
     day: dt.date,
+    today: dt.date,
     buyer: Record | None,
 ) -> list[Edit]:
-    """Number, date and status of a draft being issued on `day`.
+    """Number, date and status of a draft being issued on `day` (today or earlier).
 
     `numbers` maps each number the series already has to the issue date it carries: a new
     number must not be dated before the last one, so that numbers follow the calendar."""
     kind = rec.type.name
+    if day > today:
+        raise ValidationError(
+            f"{day.isoformat()} is after today ({today.isoformat()}): a document is dated the "
+            "day it is issued or earlier",
+            hint=f"run it on {day.isoformat()}, or leave out --date to issue it today",
+        )
     pattern = config.billing.pattern(kind)
     series = numbering.series(pattern)
     latest = max(
         (d for n, d in numbers.items() if d and _same_series(series, n, day)), default=None
     )
     if latest and latest > day.isoformat():
+        if latest > today.isoformat():  # dated ahead before future dates were refused
+            hint = f"the series' last number is dated ahead: the next is issued from {latest} on"
+        else:
+            hint = (
+                f"numbers follow the calendar: give a --date from {latest} to "
+                f"{today.isoformat()}, or none for today"
+            )
         raise ValidationError(
             f"{day.isoformat()} is before {latest}, the date of the last number of the series",
-            hint="numbers must follow the calendar: issue it today or later",
+            hint=hint,
         )
     number = numbering.next_number(pattern, numbers, day.year)
     edits = [
@@ -350,7 +389,9 @@ def credit_note_body(
     """A credit note correcting `invoice`: all its lines, or those `choice` names.
 
     Its amounts are positive; its effect is to take them off the invoice. It may not take off
-    more than the invoice still carries after earlier credit notes."""
+    more than the invoice still carries after earlier credit notes. The credit note that
+    credits the last of the invoice's lines takes exactly what the invoice still carries: the
+    rounding of earlier partial credit notes is settled in its `taxes:`."""
     if invoice.data.get("status") not in ISSUED:
         raise ConflictError(
             f"invoice {invoice.id} is a draft: change or remove it instead of crediting it"
@@ -366,7 +407,7 @@ def credit_note_body(
                 raise UsageError(f"invoice {invoice.id} has no line {n} ({len(positions)} lines)")
             line = dict(lines[positions[n - 1]])
             if qty is not None:
-                had = Decimal(str(line.get("quantity", 1)))
+                had = _quantity(line)
                 if had == 0 or not 0 < qty / had <= 1:
                     raise ValidationError(
                         f"--lines {n}:{_text(qty)}: the quantity credited must be more than 0 "
@@ -385,18 +426,124 @@ def credit_note_body(
     if reason:
         body["reason"] = reason
     body["lines"] = chosen
+    # The invoice's rounding, fixed when it was numbered (per rate unless it says per line).
+    rounding = invoice.data.get("rounding")
+    if rounding in ("per_rate", "per_line"):
+        body["rounding"] = rounding
+    elif config.billing.per_line:
+        body["rounding"] = "per_rate"
+    currency = currency_of(invoice, config)
+    earlier = [
+        n
+        for n in credit_notes
+        if n.data.get("invoice") == invoice.id and n.data.get("status") == "issued"
+    ]
+    invoiced = totals_of(invoice, config)
+    left = invoiced.gross - credited(invoice.id, credit_notes, config)
     note = Record(type=RECORD_TYPES["credit_note"], id="", data=body, path="")
-    gross = totals_of(note, config).gross
-    already = credited(invoice.id, credit_notes, config)
-    left = totals_of(invoice, config).gross - already
-    if gross > left:
-        currency = currency_of(invoice, config)
+    totals = totals_of(note, config)
+    rest = _settled_taxes(invoice, invoiced, earlier, chosen, totals, config)
+    if rest is not None:  # the last of the lines: exactly what is left, per rate
+        if rest != [g.json() for g in totals.groups]:
+            body["taxes"] = [{k: v for k, v in g.items() if v is not None} for g in rest]
+        return body
+    if totals.gross > left:
         raise ValidationError(
-            f"the credit note would take off {money.to_money(gross, currency)} {currency}; "
+            f"the credit note would take off {money.to_money(totals.gross, currency)} {currency}; "
             f"invoice {invoice.data.get('number')} carries only {money.to_money(left, currency)} "
             f"{currency} more"
         )
+    invoiced_qty = _quantities(lines)
+    taken = _quantities(line for n in earlier for line in n.data.get("lines") or [])
+    for line in chosen:
+        same = _line_key(line)
+        taken[same] = taken.get(same, Decimal(0)) + _quantity(line)
+        if abs(taken[same]) > abs(invoiced_qty.get(same, Decimal(0))):
+            raise ValidationError(
+                f"'{line.get('text')}' would be credited more than it was invoiced: "
+                f"{_text(money.plain(taken[same]))} of "
+                f"{_text(money.plain(invoiced_qty.get(same, Decimal(0))))}",
+                hint=f"`crm invoice show {invoice.id}` and its credit notes show what is left",
+            )
     return body
+
+
+def _quantity(line: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(line.get("quantity", 1)))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _line_key(line: Any) -> tuple[str, ...] | None:
+    """What makes lines the same line, whatever their quantity (prices and rates as numbers,
+    so that `95` and `95.00` are one)."""
+    if not isinstance(line, Mapping):
+        return None
+
+    def number(key: str) -> str:
+        try:
+            return str(money.plain(Decimal(str(line.get(key) or 0))))
+        except InvalidOperation:
+            return str(line.get(key))
+
+    return (
+        str(line.get("product") or ""),
+        str(line.get("text") or ""),
+        str(line.get("unit") or ""),
+        number("price"),
+        number("discount"),
+        number("tax"),
+        str(line.get("exempt") or ""),
+    )
+
+
+def _quantities(lines: Iterable[Any]) -> dict[tuple[str, ...] | None, Decimal]:
+    out: dict[tuple[str, ...] | None, Decimal] = {}
+    for line in lines:
+        if isinstance(line, Mapping) and "price" in line:
+            key = _line_key(line)
+            out[key] = out.get(key, Decimal(0)) + _quantity(line)
+    return out
+
+
+def _settled_taxes(
+    invoice: Record,
+    invoiced: billing.Totals,
+    earlier: Sequence[Record],
+    chosen: Sequence[Mapping[str, Any]],
+    totals: billing.Totals,
+    config: Config,
+) -> list[dict[str, Any]] | None:
+    """When the credit note of `chosen` lines (its `totals`) credits what is left of every line
+    of `invoice` (its `invoiced` totals) after the `earlier` credit notes: the taxable amount
+    and tax per rate that the invoice then still carries, which the note takes off exactly.
+    None when lines are left after it."""
+    quantities = _quantities(invoice.data.get("lines") or [])
+    taken = _quantities(line for n in earlier for line in n.data.get("lines") or [])
+    for key, qty in _quantities(chosen).items():
+        taken[key] = taken.get(key, Decimal(0)) + qty
+    if taken.keys() != quantities.keys() or any(taken[k] != q for k, q in quantities.items()):
+        return None
+    rest: dict[billing.GroupKey, list[Decimal]] = {}
+    for group in invoiced.groups:
+        rest[(group.rate, group.exempt)] = [group.taxable, group.tax]
+    for note in earlier:
+        try:
+            groups = totals_of(note, config).groups
+        except ValidationError:
+            return None
+        for group in groups:
+            if (group.rate, group.exempt) not in rest:
+                return None
+            rest[(group.rate, group.exempt)][0] -= group.taxable
+            rest[(group.rate, group.exempt)][1] -= group.tax
+    mine = {(g.rate, g.exempt) for g in totals.groups}
+    if any(k not in mine and v != [0, 0] for k, v in rest.items()):
+        return None
+    return [
+        billing.TaxGroup(g.rate, g.exempt, *rest[(g.rate, g.exempt)]).json() for g in totals.groups
+    ]
 
 
 # -- reminders --------------------------------------------------------------------------------
@@ -431,9 +578,19 @@ def dunning(
     if not levels:
         raise UsageError("crm.yaml declares no reminder levels (billing.reminders)")
     overdue = (today - dt.date.fromisoformat(str(rec.data["due"]))).days
-    sent = len(rec.data.get("reminders") or [])
+    sent = {
+        entry["level"]: str(entry.get("date"))
+        for entry in rec.data.get("reminders") or []
+        if isinstance(entry, Mapping) and isinstance(entry.get("level"), int)
+    }
     if level is None:
-        level = min(sent + 1, len(levels))
+        last = max(sent, default=0)
+        if last >= len(levels):
+            raise ConflictError(
+                f"the last reminder (level {last}) was sent on {sent[last]}",
+                hint=f"--level {len(levels)} sends it again",
+            )
+        level = last + 1
         if levels[level - 1].days > overdue:
             raise ConflictError(
                 f"reminder {level} is due {levels[level - 1].days} days after the due date;"
@@ -468,13 +625,13 @@ def owed_periods(rec: Record, today: dt.date) -> list[tuple[dt.date, dt.date]]:
     data = rec.data
     if data.get("paused") is True:
         return []
-    start = dt.date.fromisoformat(str(data["start"]))
+    start = _day(data, "start")
     until = today
     if data.get("end"):
-        until = min(until, dt.date.fromisoformat(str(data["end"])))
+        until = min(until, _day(data, "end"))
     if until < start:
         return []
-    schedule = str(data["schedule"])
+    schedule = str(data.get("schedule"))
     done = invoiced_periods(rec)
     owed = []
     for first in when.period_starts(schedule, start, until):
@@ -482,6 +639,13 @@ def owed_periods(rec: Record, today: dt.date) -> list[tuple[dt.date, dt.date]]:
             last = when.next_period_start(schedule, start, first) - dt.timedelta(days=1)
             owed.append((first, last))
     return owed
+
+
+def _day(data: Mapping[str, Any], key: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(data.get(key)))
+    except ValueError as exc:
+        raise ValidationError(f"{key}: '{data.get(key)}' is not a date (YYYY-MM-DD)") from exc
 
 
 def recurring_state(rec: Record, today: dt.date) -> dict[str, Any]:
@@ -492,18 +656,17 @@ def recurring_state(rec: Record, today: dt.date) -> dict[str, Any]:
     try:
         start = dt.date.fromisoformat(str(data.get("start")))
         schedule = when.parse_schedule(str(data.get("schedule")))
+        end = dt.date.fromisoformat(str(data["end"])) if dates_ok(data.get("end")) else None
+        owed = owed_periods(rec, today) if not data.get("paused") else []
+        upcoming: dt.date | None
+        if owed:
+            upcoming = owed[0][0]
+        else:
+            done = sorted(p for p in invoiced_periods(rec) if dates_ok(p))
+            after = dt.date.fromisoformat(done[-1]) if done else None
+            upcoming = when.next_start(schedule, start, after)  # None: COUNT or UNTIL reached
     except (ValueError, ValidationError):
         return {"status": None, "next": None}
-    end = dt.date.fromisoformat(str(data["end"])) if dates_ok(data.get("end")) else None
-    owed = owed_periods(rec, today) if not data.get("paused") else []
-    if owed:
-        upcoming: dt.date | None = owed[0][0]
-    else:
-        done = sorted(invoiced_periods(rec))
-        upcoming = start
-        if done and dates_ok(done[-1]):
-            upcoming = when.next_period_start(schedule, start, dt.date.fromisoformat(done[-1]))
-        upcoming = max(upcoming, start)
     if end is not None and upcoming is not None and upcoming > end:
         upcoming = None
     status = "paused" if data.get("paused") is True else ("active" if upcoming else "ended")
@@ -566,6 +729,11 @@ def problems(
                 numbers.setdefault(number, []).append(rec.path)
             elif kind != "quote" and rec.data.get("status") in ISSUED:
                 issues.append(rec.issue("status", "is issued but has no number"))
+            issues.extend(_unissued_issues(rec))
+            if "taxes" in rec.data:  # a last credit note's amounts per rate
+                problem = money_problem(rec, config)
+                if problem is not None and problem.message.startswith("taxes:"):
+                    issues.append(problem)
         pattern = config.billing.pattern(kind)
         try:
             found = numbering.problems(pattern, numbers)
@@ -579,6 +747,31 @@ def problems(
             if kind != "quote" and rec.data.get("status") in ISSUED:
                 issues.extend(_document_issues(rec, read_file))
     return issues
+
+
+def _unissued_issues(rec: Record) -> list[Issue]:
+    """A draft that carries a number or a kept document was numbered once and put back by
+    hand: its number would be lost, and with `rm` its document orphaned."""
+    status = rec.data.get("status") or "draft"
+    if status != "draft":
+        return []
+    kept = [
+        what
+        for what, key in (("a number", "number"), ("a kept document", "document"))
+        if rec.data.get(key) and (key == "number" or rec.type.name != "quote")
+    ]
+    if not kept:
+        return []
+    label = rec.type.name.replace("_", " ")
+    done = "sent" if rec.type.name == "quote" else "issued"
+    return [
+        rec.issue(
+            "status",
+            f"is draft but has {' and '.join(kept)}: once {done}, "
+            f"{'an' if label[0] in 'aeiou' else 'a'} {label} stays {done} "
+            f"(put `status: {done}` back with `crm {rec.type.name.replace('_', '-')} edit`)",
+        )
+    ]
 
 
 def _document_issues(rec: Record, read_file: Callable[[str], bytes | None]) -> list[Issue]:

@@ -455,7 +455,11 @@ CREDIT_NOTE = RecordType(
         Field(name="status", kind=Kind.CHOICE, choices=("draft", "issued"), writable=False),
         Field(name="issued", kind=Kind.DATE, writable=False),
         Field(name="reason", kind=Kind.TEXT, help="Why the invoice is corrected."),
-        *_document_tail(Field(name="document", kind=Kind.DOCUMENT, writable=False)),
+        *_document_tail(
+            # on the note crediting an invoice's last lines: exactly what it still carried
+            Field(name="taxes", kind=Kind.ENTRIES, writable=False),
+            Field(name="document", kind=Kind.DOCUMENT, writable=False),
+        ),
     ),
     columns=("id", "number", "invoice", "company", "issued", "total", "currency"),
 )

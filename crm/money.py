@@ -32,11 +32,25 @@ def _known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
+# ISO 4217 codes that are no money one invoices in: precious metals, bond-market and drawing
+# units, the testing code and "no currency".
+_NOT_MONEY = frozenset(
+    {"XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XTS", "XXX"}
+    | {"XEU", "XFO", "XFU", "XRE"}
+)
+
+
 def normalize_currency(code: str) -> str:
-    """An ISO 4217 code in upper case; an unknown code is refused."""
+    """An ISO 4217 code in upper case; an unknown code, or one that is no money (XXX, XAU,
+    XTS, ...), is refused."""
     upper = code.strip().upper()
     if len(upper) != 3 or upper not in _known_currencies():
         raise ValidationError(f"'{code}' is not an ISO 4217 currency code", hint="e.g. EUR, USD")
+    if upper in _NOT_MONEY:
+        raise ValidationError(
+            f"'{code}' is an ISO 4217 code, but not of a currency one is paid in",
+            hint="e.g. EUR, USD",
+        )
     return upper
 
 
@@ -93,9 +107,21 @@ def to_money(amount: Decimal, currency: str) -> str:
     return str(quantized)
 
 
+def plain(value: Decimal) -> Decimal:
+    """`value` without trailing zeros and never in exponent form: 20, 7.7, 0.5, 100 (where
+    `normalize()` would give 2E+1 and 1E+2)."""
+    if value == 0:
+        return Decimal(0)
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+
+
 def round_to(amount: Decimal, currency: str) -> Decimal:
     """`amount` rounded half up (as EN 16931 rounds) to the currency's minor units."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # more digits than Decimal's 28 of precision
+        raise ValidationError(f"{amount} is too large an amount") from exc
 
 
 def display(amount: Decimal | str, currency: str) -> str:

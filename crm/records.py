@@ -364,25 +364,33 @@ def _values(
 def _money_edits(
     rtype: RecordType, config: Config, current: Mapping[str, Any], edits: list[Edit]
 ) -> None:
-    """Write every money value with its currency's minor units; refuse what would need rounding."""
+    """Write every money value with its currency's minor units; refuse what would need rounding.
+
+    A record's own amounts (a deal's value, a product's price) are in its own currency, else
+    the folder's; a custom money field in the currency crm.yaml declares for it."""
     after = apply(current, edits)
-    currency = str(after.get("currency") or config.currency)
+    currency = str(after.get("currency") or config.currency).upper()
     for i, edit in enumerate(edits):
         if edit.op != "set" or not isinstance(edit.value, Decimal):
             continue
         if edit.path[0] == "custom":
             declared = config.custom_fields(rtype.name).get(edit.path[-1])
             field_currency = (declared.currency if declared else None) or config.currency
-        else:  # a deal's value is in the deal's currency; other amounts in the folder's
-            field_currency = currency if edit.path == ("value",) else config.currency
+        else:
+            field_currency = currency
         edits[i] = edit.replace(value=_money(edit.path, edit.value, field_currency))
-    # A new currency rewrites the kept value in its minor units; 12.50 cannot become JPY.
-    value = after.get("value")
-    changes_currency = any(e.path == ("currency",) for e in edits)
-    if changes_currency and isinstance(value, str) and not any(e.path == ("value",) for e in edits):
-        rewritten = _money(("value",), money.parse_amount(value), currency)
+    # A new currency rewrites kept amounts in its minor units; 12.50 cannot become JPY.
+    if not any(e.path == ("currency",) for e in edits):
+        return
+    for f in rtype.fields:
+        value = after.get(f.name)
+        if f.kind is not Kind.MONEY or not isinstance(value, str):
+            continue
+        if any(e.path == (f.name,) for e in edits):
+            continue
+        rewritten = _money((f.name,), money.parse_amount(value), currency)
         if rewritten != value:
-            edits.append(Edit("set", ("value",), rewritten))
+            edits.append(Edit("set", (f.name,), rewritten))
 
 
 def _money(path: tuple[str, ...], amount: Decimal, currency: str) -> str:
@@ -464,7 +472,10 @@ def new_record(
         body["address"] = {k: body["address"][k] for k in ADDRESS_KEYS if k in body["address"]}
     if "custom" in body:
         declared = list(config.custom_fields(rtype.name))
-        body["custom"] = dict(sorted(body["custom"].items(), key=lambda kv: declared.index(kv[0])))
+        rank = {name: i for i, name in enumerate(declared)}  # then undeclared, as they came
+        body["custom"] = dict(
+            sorted(body["custom"].items(), key=lambda kv: rank.get(kv[0], len(declared)))
+        )
     body["created"] = now
     body["updated"] = now
     ordered = {k: body[k] for k in rtype.key_order if k in body}
@@ -527,6 +538,13 @@ def validate(rec: Record, config: Config) -> list[Issue]:
             problem = _money_problem(value, currency.upper(), negative_ok=False)
             if problem:
                 issues.append(rec.issue("value", problem))
+    price = data.get("price")
+    if rec.type.name == "product" and price is not None and not bad & {"price", "currency"}:
+        currency = data.get("currency") or config.currency
+        if isinstance(currency, str):
+            problem = _money_problem(price, currency.upper())
+            if problem:
+                issues.append(rec.issue("price", problem))
     return issues
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crm.errors import CrmError
-from crm.money import round_to
+from crm.money import minor_units, plain, round_to
 
 KINDS = ("invoice", "quote", "credit_note", "reminder")
 FORMATS = ("html", "md", "txt")
@@ -24,6 +24,7 @@ class TemplateError(CrmError):
 
 
 def _money(value: Any, currency: str, locale: str) -> str:
+    """An amount (a total) in the currency's minor units, rounded half up."""
     from babel.numbers import format_currency
 
     if value is None or value == "":
@@ -32,12 +33,27 @@ def _money(value: Any, currency: str, locale: str) -> str:
     return str(format_currency(amount, currency, locale=locale, decimal_quantization=False))
 
 
+def _price(value: Any, currency: str, locale: str) -> str:
+    """A unit price with every decimal it has, and at least the currency's minor units:
+    `€0.3333`, `€95.00`. Never rounded: it is what the line was computed from."""
+    from babel.numbers import format_currency
+
+    if value is None or value == "":
+        return ""
+    amount = Decimal(str(value))
+    decimals = max(minor_units(currency), -int(plain(amount).as_tuple().exponent))
+    amount = amount.quantize(Decimal(1).scaleb(-decimals))  # exact: at most zeros are added
+    return str(format_currency(amount, currency, locale=locale, decimal_quantization=False))
+
+
 def _number(value: Any, locale: str) -> str:
+    """A quantity, rate or discount with every decimal it has: `3`, `1.5`, `1,234.5675`."""
     from babel.numbers import format_decimal
 
     if value is None or value == "":
         return ""
-    return str(format_decimal(Decimal(str(value)).normalize(), locale=locale))
+    number = plain(Decimal(str(value)))  # Babel's pattern would keep 3 decimals, half-even
+    return str(format_decimal(number, locale=locale, decimal_quantization=False))
 
 
 def _date(value: Any, locale: str) -> str:
@@ -69,13 +85,50 @@ def _nonzero(value: Any) -> bool:
         return True
 
 
+PACKAGED = Path(__file__).resolve().parent / "templates"
+
+
+def _linked(root: Path, path: Path) -> Path | None:
+    """The first symbolic link on the way from `root` (itself included) down to `path`."""
+    current = root
+    if current.is_symlink():
+        return current
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def _folder_loader(overrides: Path) -> Any:
+    """The loader of a folder's templates/: its own files only, never a symbolic link (which
+    could print any file the user can read into a document)."""
+    from jinja2 import FileSystemLoader
+    from jinja2.loaders import split_template_path
+
+    class FolderLoader(FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> Any:
+            path = overrides.joinpath(*split_template_path(template))
+            if path.is_symlink() or path.exists():
+                link = _linked(overrides, path)
+                if link is not None:
+                    raise TemplateError(
+                        f"{link.relative_to(overrides.parent)} is a symbolic link: "
+                        "documents use only files that are in templates/ themselves",
+                        hint="copy the file into templates/ instead of linking it",
+                    )
+            return super().get_source(environment, template)
+
+    return FolderLoader(str(overrides))
+
+
 def environment(overrides: Path | None) -> Any:
-    from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
+    from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
     loaders: list[Any] = []
-    if overrides is not None and overrides.is_dir():
-        loaders.append(FileSystemLoader(str(overrides)))
+    if overrides is not None and (overrides.is_dir() or overrides.is_symlink()):
+        loaders.append(_folder_loader(overrides))
     loaders.append(PackageLoader("crm", "templates"))
     env = SandboxedEnvironment(
         loader=ChoiceLoader(loaders),
@@ -106,6 +159,7 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
         ) from exc
     currency = str(context.get("currency") or "EUR")
     env.filters["money"] = lambda v, c=currency: _money(v, c, locale)
+    env.filters["price"] = lambda v, c=currency: _price(v, c, locale)
     env.filters["number"] = lambda v: _number(v, locale)
     env.filters["date"] = lambda v: _date(v, locale)
     env.tests["nonzero"] = _nonzero
@@ -133,5 +187,48 @@ def pdf(html: str, base: Path | None = None) -> bytes:
         ) from exc
     # Relative links (a logo beside an overriding template) resolve in the templates folder.
     base_url = str(base) + "/" if base is not None else None
-    data: bytes = weasyprint.HTML(string=html, base_url=base_url).write_pdf(pdf_variant="pdf/a-3b")
+    fetcher, refused = _url_fetcher(base)
+    document = weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher)
+    data: bytes = document.write_pdf(pdf_variant="pdf/a-3b")
+    if refused:
+        raise TemplateError(
+            f"the document asks for {refused[0]}: a document may use only files in templates/ "
+            "and data: URLs" + (f" ({len(refused) - 1} more refused)" if len(refused) > 1 else ""),
+            hint="put the file (a logo, a font) in the folder's templates/ and name it relatively",
+        )
     return data
+
+
+def _url_fetcher(base: Path | None) -> tuple[Any, list[str]]:
+    """A WeasyPrint URL fetcher that serves data: URLs and the files of the folder's templates/
+    (and the packaged ones), nothing else: no other local file (`<a rel="attachment"
+    href="file:///etc/passwd">` would embed it in the PDF), no network. Returns the fetcher
+    and the list of the URLs it refused, filled as it is used."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from weasyprint import URLFetcher
+
+    roots = [PACKAGED]
+    if base is not None and base.is_dir() and not base.is_symlink():
+        roots.append(base.resolve())
+    refused: list[str] = []
+
+    def allowed(url: str) -> bool:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "data":
+            return True
+        if scheme != "file" or parts.netloc not in ("", "localhost"):
+            return False
+        path = Path(url2pathname(parts.path)).resolve()
+        return path.is_file() and any(root in path.parents for root in roots)
+
+    class Fetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if not allowed(url):
+                refused.append(url)
+                raise ValueError(f"{url} is not a file in templates/")
+            return super().fetch(url, headers)
+
+    return Fetcher(), refused

@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from crm.config import Config
-from crm.documents import by_invoice, currency_of, money_fields, totals_of
+from crm.documents import by_invoice, currency_of, money_fields, money_problem, totals_of
 from crm.errors import ValidationError
+from crm.models import Issue
 from crm.money import round_to
 from crm.records import Record
 
@@ -47,10 +48,18 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
+Skipped = list[Issue]  # documents left out of a report, and why
+
+
 def issued_invoices(
-    invoices: Sequence[Record], credit_notes: Sequence[Record], config: Config, today: dt.date
+    invoices: Sequence[Record],
+    credit_notes: Sequence[Record],
+    config: Config,
+    today: dt.date,
+    skipped: Skipped | None = None,
 ) -> list[Invoiced]:
-    """The issued invoices (drafts and unreadable ones left out) with their money."""
+    """The issued invoices with their money. Drafts are left out; so are invoices whose issue
+    date or money cannot be read, which are added to `skipped` with the reason."""
     out = []
     notes = by_invoice(credit_notes)
     for rec in invoices:
@@ -59,6 +68,9 @@ def issued_invoices(
         issued = _date(rec.data.get("issued"))
         derived = money_fields(rec, config, today, notes.get(rec.id, ()))
         if issued is None or derived.get("total") is None:
+            if skipped is not None:
+                why = money_problem(rec, config) if issued else None
+                skipped.append(why or rec.issue("issued", "is not a date (YYYY-MM-DD)"))
             continue
         payments = []
         for p in rec.data.get("payments") or []:
@@ -85,8 +97,10 @@ def issued_invoices(
 
 
 def issued_credits(
-    credit_notes: Sequence[Record], config: Config
+    credit_notes: Sequence[Record], config: Config, skipped: Skipped | None = None
 ) -> list[tuple[Record, dt.date, Decimal]]:
+    """The issued credit notes with their date and total; those whose money cannot be
+    computed are added to `skipped`."""
     out = []
     for rec in credit_notes:
         day = _date(rec.data.get("issued"))
@@ -95,6 +109,8 @@ def issued_credits(
         try:
             out.append((rec, day, totals_of(rec, config).gross))
         except ValidationError:
+            if skipped is not None:
+                skipped.append(money_problem(rec, config) or rec.issue("lines", "do not compute"))
             continue
     return out
 

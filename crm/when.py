@@ -234,33 +234,68 @@ SCHEDULES = {
 
 
 def parse_schedule(text: str) -> str:
-    """When a recurring invoice is due: weekly, monthly, quarterly, yearly or an RRULE."""
+    """When a recurring invoice is due: weekly, monthly, quarterly, yearly or an RRULE.
+
+    Periods are days, so an RRULE's UNTIL is written as the day it names: `UNTIL=20261231`
+    for `UNTIL=20261231T000000Z` (UTC) or `UNTIL=20261231T000000` (local time) alike."""
     cleaned = text.strip()
     if cleaned.lower() in SCHEDULES:
         return cleaned.lower()
-    return parse_repeat(cleaned)
+    return _until_as_day(parse_repeat(cleaned))
+
+
+_UNTIL_RE = re.compile(r"(?<![A-Z])UNTIL=([0-9]{8})(?:T[0-9]{6}Z?)?", re.IGNORECASE)
+_BOUND_RE = re.compile(r";?(?<![A-Z])(?:COUNT|UNTIL)=[^;]*", re.IGNORECASE)
+
+
+def _until_as_day(rule: str) -> str:
+    return _UNTIL_RE.sub(lambda m: f"UNTIL={m.group(1)}", rule)
+
+
+def _schedule_rule(schedule: str, start: dt.date, *, bounded: bool = True) -> Any:
+    """The dateutil rule of a schedule from `start`; without COUNT and UNTIL if not `bounded`."""
+    from dateutil import rrule
+
+    rule = SCHEDULES.get(schedule, _until_as_day(schedule))
+    if schedule in ("monthly", "quarterly") and start.day > 28:
+        rule += f";BYMONTHDAY={start.day},-1;BYSETPOS=1"
+    elif schedule == "yearly" and (start.month, start.day) == (2, 29):
+        rule = rule_text("yearly", start)
+    if not bounded:
+        rule = _BOUND_RE.sub("", rule).lstrip(";")
+    try:
+        return rrule.rrulestr(rule, dtstart=dt.datetime.combine(start, dt.time()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"schedule: '{schedule}' is not a schedule: {exc}") from exc
 
 
 def period_starts(schedule: str, start: dt.date, until: dt.date) -> list[dt.date]:
     """The days periods of `schedule` start on, from `start` up to `until` inclusive.
 
-    Monthly and quarterly from the 29th-31st fall on shorter months' last day."""
-    from dateutil import rrule
-
-    rule = SCHEDULES.get(schedule, schedule)
-    if schedule in ("monthly", "quarterly") and start.day > 28:
-        rule += f";BYMONTHDAY={start.day},-1;BYSETPOS=1"
-    elif schedule == "yearly" and (start.month, start.day) == (2, 29):
-        rule = rule_text("yearly", start)
+    Monthly and quarterly from the 29th-31st fall on shorter months' last day. ValidationError
+    when the schedule cannot be followed."""
     first = dt.datetime.combine(start, dt.time())
     last = dt.datetime.combine(until, dt.time())
-    return [d.date() for d in rrule.rrulestr(rule, dtstart=first).between(first, last, inc=True)]
+    return [d.date() for d in _schedule_rule(schedule, start).between(first, last, inc=True)]
+
+
+def next_start(schedule: str, start: dt.date, after: dt.date | None) -> dt.date | None:
+    """The first period start after `after` (from `start` itself when None); None once the
+    schedule's COUNT or UNTIL has ended it."""
+    rule = _schedule_rule(schedule, start)
+    if after is None:
+        found = rule.after(dt.datetime.combine(start, dt.time()), inc=True)
+    else:
+        found = rule.after(dt.datetime.combine(after, dt.time()))
+    return None if found is None else found.date()
 
 
 def next_period_start(schedule: str, start: dt.date, period: dt.date) -> dt.date:
-    """The start of the period after the one starting on `period`."""
+    """The start of the period after the one starting on `period`: where the schedule would
+    start one next even past its COUNT or UNTIL, so that the last period is as long as any."""
     from dateutil.relativedelta import relativedelta
 
-    far = period + relativedelta(years=2)
-    later = [d for d in period_starts(schedule, start, far) if d > period]
-    return later[0] if later else far
+    found = _schedule_rule(schedule, start, bounded=False).after(
+        dt.datetime.combine(period, dt.time())
+    )
+    return found.date() if found is not None else period + relativedelta(years=1)

@@ -469,3 +469,228 @@ def test_a_paid_invoice_says_so(crm, billed: Path):
     assert crm("invoice", "pay", rid, "--amount", "119").ok
     text = crm("invoice", "render", rid, "--format", "md").stdout
     assert "Paid in full" in text and "Please pay" not in text
+
+
+# -- review fixes -----------------------------------------------------------------------------
+
+
+def _editor(tmp_path: Path, monkeypatch, pattern: str, replacement: str) -> None:
+    """VISUAL: a script that rewrites the file it is given, `pattern` to `replacement`."""
+    script = tmp_path / "ed.py"
+    script.write_text(
+        "import re, sys, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        f"p.write_text(re.sub({pattern!r}, {replacement!r}, p.read_text(), flags=re.M))\n"
+    )
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+
+
+def test_an_issued_invoice_never_becomes_a_draft_again(
+    crm, billed: Path, tmp_path: Path, monkeypatch
+):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "send", rid).ok  # issued -> sent is what `send` does
+    path = billed / "invoices" / f"{rid}.yaml"
+    before = path.read_bytes()
+    _editor(tmp_path, monkeypatch, r"^status: .*", "status: draft")
+    result = crm("invoice", "edit", rid)
+    assert result.exit_code == 22
+    assert "its status cannot change (an issued document never becomes a draft" in result.stderr
+    no_traceback(result)
+    assert path.read_bytes() == before
+    result = crm("invoice", "rm", rid, "--yes")  # and so it can still not be removed
+    assert result.exit_code == 23 and path.exists()
+    # a credit note neither
+    assert crm("invoice", "credit", rid, "--lines", "1:0.5").ok
+    note = next((billed / "credit_notes").glob("*.yaml"))
+    result = crm("credit-note", "edit", note.stem)
+    assert result.exit_code == 22 and "its status cannot change" in result.stderr
+    # a hand edit that does it anyway is found by check
+    path.write_text(path.read_text().replace("status: sent", "status: draft"))
+    result = crm("check")
+    assert result.exit_code == 1
+    assert (
+        f"invoices/{rid}.yaml:4: status: is draft but has a number and a kept document: "
+        "once issued, an invoice stays issued" in result.stdout
+    )
+
+
+def test_numbers_are_not_given_while_a_file_of_the_series_is_unreadable(crm, billed: Path):
+    first = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title="First")
+    assert crm("invoice", "issue", first).stdout.strip() == "2026-0001"
+    broken = billed / "invoices" / f"{first}.yaml"
+    broken.write_text(broken.read_text() + "<<<<<<< HEAD\nnumber: 2026-0009\n")  # a git conflict
+    second = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title="Second")
+    before = (billed / "invoices" / f"{second}.yaml").read_bytes()
+    result = crm("invoice", "issue", second)
+    assert result.exit_code == 4
+    assert f"invoices/{first}.yaml" in result.stderr and "cannot be read" in result.stderr
+    assert "the next invoice number is unknown" in result.stderr
+    assert (billed / "invoices" / f"{second}.yaml").read_bytes() == before
+    # quotes are numbered the same way
+    qid = crm("quote", "new", "Q", "--for", "acme").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--text", "X", "--price", "10").ok
+    assert crm("quote", "send", qid).ok
+    (billed / "quotes" / f"{qid}.yaml").write_text("title: [unclosed\n")
+    other = crm("quote", "new", "R", "--for", "acme").stdout.strip()
+    assert crm("quote", "line", "add", other, "--text", "X", "--price", "10").ok
+    result = crm("quote", "send", other)
+    assert result.exit_code == 4 and f"quotes/{qid}.yaml" in result.stderr
+    assert load(billed / "quotes" / f"{other}.yaml")["status"] == "draft"
+
+
+def test_issue_dates_are_never_ahead_of_today(crm, billed: Path):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    result = crm("invoice", "issue", rid, "--date", "2026-12-31")
+    assert result.exit_code == 22
+    assert "2026-12-31 is after today (2026-11-23)" in result.stderr
+    assert load(billed / "invoices" / f"{rid}.yaml")["status"] == "draft"
+    assert crm("invoice", "issue", rid).stdout.strip() == "2026-0001"  # today still works
+    late = invoice_with_lines(crm, ["--text", "X", "--price", "10"], title="Late")
+    result = crm("invoice", "issue", late, "--date", "2026-11-01")
+    assert result.exit_code == 22
+    assert "give a --date from 2026-11-23 to 2026-11-23, or none for today" in result.stderr
+    # a series dated ahead by an older version: the hint says from when it can go on
+    path = billed / "invoices" / f"{rid}.yaml"
+    path.write_text(path.read_text().replace('issued: "2026-11-23"', 'issued: "2026-12-31"'))
+    result = crm("invoice", "issue", late)
+    assert result.exit_code == 22
+    assert "the next is issued from 2026-12-31 on" in result.stderr
+
+
+def test_negative_and_zero_totals_are_not_issued(crm, billed: Path):
+    refund = invoice_with_lines(crm, ["--text", "Refund", "--price", "-10"], title="Refund")
+    result = crm("invoice", "issue", refund)
+    assert result.exit_code == 22
+    assert "totals -11.90 EUR: only an amount to be paid can be issued" in result.stderr
+    assert "crm invoice credit" in result.stderr
+    free = invoice_with_lines(crm, ["--text", "Free", "--price", "0"], title="Free")
+    result = crm("invoice", "issue", free)
+    assert result.exit_code == 22 and "totals 0.00 EUR" in result.stderr
+    for rid in (refund, free):
+        assert load(billed / "invoices" / f"{rid}.yaml")["status"] == "draft"
+    qid = crm("quote", "new", "Q", "--for", "acme").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--text", "X", "--price", "0").ok
+    result = crm("quote", "send", qid)
+    assert result.exit_code == 22 and "only an amount to be paid can be sent" in result.stderr
+    # a discount line is fine while the total is positive
+    rid = invoice_with_lines(
+        crm, ["--text", "X", "--price", "100"], ["--text", "D", "--price", "-10"]
+    )
+    assert crm("invoice", "issue", rid).ok
+
+
+def test_whole_tax_rates_are_written_plainly(crm, billed: Path):
+    for name, rate, written in (("A", "20", "20"), ("B", "100", "100"), ("C", "7.70", "7.7")):
+        assert crm("product", "add", name, "--price", "10", "--tax", rate, "--id", name.lower()).ok
+        assert load(billed / "products" / f"{name.lower()}.yaml")["tax_rate"] == written
+    assert shown(crm, "product", "a")["tax_rate"] == "20"
+    # a file an older version wrote ('2E+1') reads as 20
+    path = billed / "products" / "a.yaml"
+    path.write_text(path.read_text().replace('tax_rate: "20"', "tax_rate: '2E+1'"))
+    assert crm("check").ok
+    rid = invoice_with_lines(crm, ["--product", "a"])
+    data = shown(crm, "invoice", rid)
+    assert data["lines"][0]["tax_rate"] == "20" and data["taxes"][0]["rate"] == "20"
+    assert load(billed / "invoices" / f"{rid}.yaml")["lines"][0]["tax"] == "20"
+    assert "tax 20 %" in crm("invoice", "render", rid).stdout
+
+
+def test_credit_notes_line_by_line_cancel_the_invoice_exactly(crm, billed: Path):
+    rid = invoice_with_lines(crm, *[["--text", f"Item {n}", "--price", "0.99"] for n in range(7)])
+    assert crm("invoice", "issue", rid).ok
+    assert shown(crm, "invoice", rid)["total"] == "8.25"  # 6.93 + 1.32
+    for n in range(1, 7):
+        assert crm("invoice", "credit", rid, "--lines", str(n)).ok  # 1.18 each
+    result = crm("invoice", "credit", rid, "--lines", "7")
+    assert result.ok, result.stderr
+    last = shown(crm, "credit-note", result.stdout.strip())
+    assert (last["net"], last["tax"], last["total"]) == ("0.99", "0.18", "1.17")
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["credited"], data["amount_due"]) == ("credited", "8.25", "0.00")
+    stored = load(billed / "credit_notes" / f"{last['id']}.yaml")
+    assert stored["taxes"] == [{"rate": "19", "taxable": "0.99", "tax": "0.18"}]
+    assert "Net at 19 %: €0.99, tax €0.18" in crm("credit-note", "render", last["id"]).stdout
+    result = crm("invoice", "credit", rid, "--lines", "7")
+    assert result.exit_code == 22
+    assert crm("check").ok
+    path = billed / "credit_notes" / f"{last['id']}.yaml"
+    path.write_text(path.read_text().replace('tax: "0.18"', 'tax: "lots"'))
+    result = crm("check")
+    assert result.exit_code == 1
+    assert f"credit_notes/{last['id']}.yaml:" in result.stdout
+    assert "taxes: entry 1: 'lots' is not an amount" in result.stdout
+
+
+def test_partial_quantities_are_settled_by_the_last_credit_note(crm, billed: Path):
+    rid = invoice_with_lines(
+        crm, ["--text", "A", "--qty", "3", "--price", "0.335"], ["--text", "B", "--price", "100"]
+    )
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "credit", rid, "--lines", "1:1.5").ok
+    assert crm("invoice", "credit", rid, "--lines", "1:1.5").ok
+    result = crm("invoice", "credit", rid, "--lines", "1:1")
+    assert result.exit_code == 22
+    assert "'A' would be credited more than it was invoiced: 4 of 3" in result.stderr
+    assert crm("invoice", "credit", rid, "--lines", "2").ok
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["amount_due"]) == ("credited", "0.00")
+    assert data["credited"] == data["total"]
+
+
+def test_a_credit_note_keeps_the_invoices_rounding(crm, billed: Path):
+    config = billed / "crm.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("pdf: false", "pdf: false\n  rounding: per_line"))
+    rid = invoice_with_lines(crm, *[["--text", f"Item {n}", "--price", "0.99"] for n in range(7)])
+    assert crm("invoice", "issue", rid).ok
+    assert shown(crm, "invoice", rid)["total"] == "8.26"  # 7 x 0.19 tax
+    config.write_text(text)  # back to rounding per rate
+    result = crm("invoice", "credit", rid)
+    assert result.ok, result.stderr
+    note = shown(crm, "credit-note", result.stdout.strip())
+    assert note["total"] == "8.26"
+    assert load(billed / "credit_notes" / f"{note['id']}.yaml")["rounding"] == "per_line"
+    data = shown(crm, "invoice", rid)
+    assert (data["status"], data["amount_due"]) == ("credited", "0.00")
+
+
+def test_a_products_price_is_in_its_own_currency(crm, billed: Path):
+    result = crm("product", "add", "Yen", "--currency", "JPY", "--price", "12.5")
+    assert result.exit_code == 22 and "12.5 has more decimals than JPY allows" in result.stderr
+    assert crm("product", "add", "Yen", "--currency", "JPY", "--price", "1200").ok
+    assert load(billed / "products" / "yen.yaml")["price"] == "1200"
+    assert crm("product", "add", "Dinar", "--currency", "KWD", "--price", "1.234").ok
+    assert load(billed / "products" / "dinar.yaml")["price"] == "1.234"
+    result = crm("product", "set", "dinar", "currency=EUR")
+    assert result.exit_code == 22 and "1.234 has more decimals than EUR allows" in result.stderr
+    assert crm("product", "set", "yen", "currency=EUR").ok
+    assert load(billed / "products" / "yen.yaml")["price"] == "1200.00"
+    path = billed / "products" / "yen.yaml"
+    path.write_text(path.read_text().replace("currency: EUR", "currency: JPY"))
+    path.write_text(path.read_text().replace('"1200.00"', '"12.50"'))
+    result = crm("check")
+    assert result.exit_code == 1
+    assert "products/yen.yaml:2: price: 12.50 has more decimals than JPY allows" in result.stdout
+
+
+def test_only_an_accepted_quote_is_invoiced(crm, billed: Path):
+    qid = crm("quote", "new", "Q", "--for", "acme").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--text", "X", "--price", "10").ok
+    result = crm("invoice", "from-quote", qid)
+    assert result.exit_code == 23 and "is draft: only an accepted quote" in result.stderr
+    assert crm("quote", "send", qid).ok
+    result = crm("invoice", "from-quote", qid)
+    assert result.exit_code == 23 and "crm quote accept Q2026-001" in result.stderr
+    assert not list((billed / "invoices").glob("*.yaml"))
+    assert crm("quote", "accept", qid).ok
+    assert crm("invoice", "from-quote", qid).ok
+
+
+@pytest.mark.parametrize("code", ["XXX", "XTS", "XAU"])
+def test_codes_that_are_no_currency_are_refused(crm, billed: Path, code):
+    result = crm("invoice", "new", "X", "--for", "acme", "--currency", code)
+    assert result.exit_code == 22 and "not of a currency one is paid in" in result.stderr
+    assert crm("product", "add", "X", "--currency", code, "--price", "1").exit_code == 22
+    assert crm("invoice", "new", "X", "--for", "acme", "--currency", "XOF").ok  # CFA franc

@@ -211,3 +211,147 @@ def test_drafts_are_not_revenue(crm, billed: Path):
     invoice_with_lines(crm, ["--text", "X", "--price", "100"])
     assert json.loads(crm("report", "revenue", "--format", "json").stdout)["periods"] == []
     assert yaml.safe_load(crm("report", "receivables", "--format", "yaml").stdout)["invoices"] == []
+
+
+# -- review fixes -----------------------------------------------------------------------------
+
+
+def test_an_rrule_until_in_utc_is_followed_and_a_bad_definition_stops_no_other(crm, billed: Path):
+    made = crm(
+        "recurring",
+        "add",
+        "Support",
+        "--for",
+        "acme",
+        "--schedule",
+        "FREQ=MONTHLY;UNTIL=20261231T000000Z",
+        "--start",
+        "2026-09-15",
+    )
+    assert made.ok, made.stderr
+    support = made.stdout.strip()
+    assert load(billed / "recurring" / f"{support}.yaml")["schedule"] == (
+        "FREQ=MONTHLY;UNTIL=20261231"
+    )
+    assert crm("recurring", "line", "add", support, "--text", "Support", "--price", "50").ok
+    # one written by an older version, with the UTC form kept
+    path = billed / "recurring" / f"{support}.yaml"
+    path.write_text(path.read_text().replace("UNTIL=20261231", "UNTIL=20261231T000000Z"))
+    broken = crm("recurring", "add", "Broken", "--for", "acme", "--start", "2026-09-01")
+    assert broken.ok
+    bad = billed / "recurring" / f"{broken.stdout.strip()}.yaml"
+    assert crm("recurring", "line", "add", "broken", "--text", "X", "--price", "5").ok
+    bad.write_text(bad.read_text().replace("start: 2026-09-01", 'start: "2026-02-30"'))
+    result = crm("invoice", "recur", "--today", "2026-11-23")
+    assert result.exit_code == 22
+    assert "recurring/broken.yaml: nothing invoiced: start: '2026-02-30' is not a date" in (
+        result.stderr
+    )
+    assert "1 recurring invoice(s) could not be invoiced: recurring/broken.yaml" in result.stderr
+    assert [line.split("\t")[2] for line in result.stdout.splitlines()] == [
+        "2026-09-15",
+        "2026-10-15",
+        "2026-11-15",
+    ]
+    assert periods(billed) == ["2026-09-15", "2026-10-15", "2026-11-15"]
+    assert "invoiced" not in load(bad)
+    assert crm("invoice", "recur", "--today", "2027-03-01").exit_code == 22  # still reported
+    assert periods(billed)[-1] == "2026-12-15"  # the last before UNTIL
+    assert shown(crm, "recurring", support)["status"] == "ended"
+
+
+def test_the_last_period_of_a_counted_schedule_is_a_regular_one(crm, billed: Path):
+    made = crm(
+        "recurring",
+        "add",
+        "Two months",
+        "--for",
+        "acme",
+        "--schedule",
+        "FREQ=MONTHLY;COUNT=2",
+        "--start",
+        "2026-09-01",
+    )
+    rid = made.stdout.strip()
+    assert crm("recurring", "line", "add", rid, "--text", "X", "--price", "10").ok
+    assert shown(crm, "recurring", rid)["status"] == "active"
+    result = crm("invoice", "recur")
+    assert result.ok, result.stderr
+    invoices = sorted((load(p) for p in (billed / "invoices").glob("*.yaml")), key=str)
+    assert sorted((i["service_date"], i["service_until"]) for i in invoices) == [
+        ("2026-09-01", "2026-09-30"),
+        ("2026-10-01", "2026-10-31"),
+    ]
+    state = shown(crm, "recurring", rid)
+    assert (state["status"], state["next"]) == ("ended", None)
+
+
+def test_recur_never_issues_ahead_of_today(crm, billed: Path, retainer: str):
+    result = crm("invoice", "recur", "--today", "2026-12-31")  # today is 2026-11-23
+    assert result.ok, result.stderr
+    issued = {load(p)["issued"] for p in (billed / "invoices").glob("*.yaml")}
+    assert issued == {"2026-11-23"}
+
+
+def test_one_bad_amount_does_not_break_lists_reports_or_the_agenda(crm, billed: Path, monkeypatch):
+    good = invoice_with_lines(crm, ["--text", "X", "--price", "100"], title="Good")
+    bad = invoice_with_lines(crm, ["--text", "Y", "--price", "100"], title="Bad")
+    huge = invoice_with_lines(crm, ["--text", "Z", "--price", "100"], title="Huge")
+    for rid in (good, bad, huge):
+        assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "pay", bad, "--amount", "50").ok
+    path = billed / "invoices" / f"{bad}.yaml"
+    path.write_text(path.read_text().replace('amount: "50.00"', 'amount: "654,50"'))
+    path = billed / "invoices" / f"{huge}.yaml"
+    path.write_text(path.read_text().replace('quantity: "1"', 'quantity: "1e30"'))
+    monkeypatch.setenv("CRM_NOW", "2026-12-09T10:00:00")  # all three overdue
+    listed = crm("invoice", "list", "--format", "ids")
+    assert listed.ok, listed.stderr
+    assert listed.stdout.split() == [good]
+    assert f"skipped invoices/{bad}.yaml:" in listed.stderr
+    assert "payments: payment 1: '654,50' is not an amount" in listed.stderr
+    assert f"skipped invoices/{huge}.yaml:" in listed.stderr
+    assert "lines: line 1: quantity: '1e30' is too large" in listed.stderr
+    revenue = crm("report", "revenue", "--format", "json")
+    assert revenue.ok, revenue.stderr
+    assert json.loads(revenue.stdout)["periods"][0]["invoiced"] == "119.00"
+    assert f"skipped invoices/{bad}.yaml" in revenue.stderr
+    agenda = crm("agenda", "--format", "json")
+    assert agenda.ok, agenda.stderr
+    assert [i["id"] for i in json.loads(agenda.stdout)["invoices"]] == [good]
+    assert f"skipped invoices/{huge}.yaml" in agenda.stderr
+    shown_bad = shown(crm, "invoice", bad)
+    assert (shown_bad["total"], shown_bad["amount_due"]) == (None, None)
+    check = crm("check")
+    assert check.exit_code == 1
+    assert f"invoices/{bad}.yaml:" in check.stdout and "'654,50' is not an amount" in check.stdout
+    assert f"invoices/{huge}.yaml:" in check.stdout and "'1e30' is too large" in check.stdout
+    draft = invoice_with_lines(crm, title="Draft")
+    for args in (
+        ("--qty", "1e30", "--price", "1"),
+        ("--qty", "100000000", "--price", "100000000000000"),
+    ):
+        result = crm("invoice", "line", "add", draft, "--text", "X", *args)
+        assert result.exit_code == 22, args
+        assert "too large" in result.stderr
+        assert result.exception is None and "unexpected" not in result.stderr
+
+
+def test_the_last_reminder_is_sent_once(crm, billed: Path, monkeypatch):
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    assert crm("invoice", "issue", rid).ok  # due 2026-12-07
+    monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
+    assert crm("invoice", "remind", rid).ok
+    monkeypatch.setenv("CRM_NOW", "2026-12-29T10:00:00")
+    assert crm("invoice", "remind", rid).ok
+    again = crm("invoice", "remind", rid)
+    assert again.exit_code == 23
+    assert "the last reminder (level 2) was sent on 2026-12-29" in again.stderr
+    assert "--level 2 sends it again" in again.stderr
+    assert len(load(billed / "invoices" / f"{rid}.yaml")["reminders"]) == 2
+    assert crm("invoice", "remind", rid, "--level", "2").ok  # asked for explicitly
+    assert [r["level"] for r in load(billed / "invoices" / f"{rid}.yaml")["reminders"]] == [
+        1,
+        2,
+        2,
+    ]

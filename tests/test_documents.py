@@ -194,3 +194,99 @@ def test_the_page_footer_is_escaped_for_css(crm, billed: Path):
     html = crm("invoice", "render", rid, "--format", "html").stdout
     assert 'content: "Doe & Co \\22 Studio\\22 ' in html
     assert "Doe &amp; Co &#34;Studio&#34;" in html  # in the body, HTML's escaping
+
+
+# -- review fixes -----------------------------------------------------------------------------
+
+
+def test_unit_prices_and_quantities_are_printed_in_full(crm, billed: Path):
+    rid = invoice_with_lines(
+        crm,
+        ["--text", "Thirds", "--qty", "3", "--price", "0.3333"],
+        ["--text", "Litres", "--qty", "1234.5675", "--price", "1"],
+        ["--text", "Eighths", "--price", "0.125", "--tax", "7.70"],
+    )
+    txt = crm("invoice", "render", rid).stdout
+    assert "3 x €0.3333, tax 19 %: €1.00" in txt
+    assert "1,234.5675 x €1.00, tax 19 %: €1,234.57" in txt
+    assert "1 x €0.125, tax 7.7 %: €0.13" in txt
+    md = crm("invoice", "render", rid, "--format", "md").stdout
+    assert "| 3 | €0.3333 |" in md and "| 1,234.5675 | €1.00 |" in md
+    html = crm("invoice", "render", rid, "--format", "html").stdout
+    assert ">€0.3333</td>" in html and ">1,234.5675</td>" in html
+
+
+def test_a_template_symlink_is_refused(crm, billed: Path, tmp_path: Path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the password is swordfish\n")
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    templates = billed / "templates"
+    templates.mkdir()
+    (templates / "pw.j2").symlink_to(secret)
+    (templates / "invoice.txt.j2").write_text('{% include "pw.j2" %}\n')
+    result = crm("invoice", "render", rid, "--format", "txt")
+    assert result.exit_code == 22
+    assert "templates/pw.j2 is a symbolic link" in result.stderr
+    assert "swordfish" not in result.stdout
+    no_traceback(result)
+    (templates / "invoice.txt.j2").unlink()
+    (templates / "invoice.txt.j2").symlink_to(secret)  # the template itself
+    result = crm("invoice", "render", rid, "--format", "txt")
+    assert result.exit_code == 22 and "swordfish" not in result.stdout
+    (templates / "invoice.txt.j2").unlink()
+    (templates / "invoice.txt.j2").write_text("{{ total | money }}\n")  # a real file is fine
+    assert crm("invoice", "render", rid, "--format", "txt").stdout == "€119.00\n"
+
+
+@needs_pdf
+def test_a_pdf_embeds_no_file_from_outside_templates(crm, billed: Path, tmp_path: Path):
+    import base64
+
+    from pypdf import PdfReader
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the password is swordfish\n")
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
+    templates = billed / "templates"
+    templates.mkdir()
+    pixel = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    (templates / "logo.png").write_bytes(pixel)
+    built_in = (Path(__file__).parent.parent / "crm" / "templates" / "invoice.html.j2").read_text()
+    page = templates / "invoice.html.j2"
+    page.write_text(
+        built_in.replace(
+            "{% block content %}",
+            '{% block content %}<img src="logo.png">'
+            f'<a rel="attachment" href="{secret.as_uri()}">terms</a>',
+        )
+    )
+    out = billed / "out.pdf"
+    result = crm("invoice", "render", rid, "-o", str(out))
+    assert result.exit_code == 22
+    assert f"the document asks for {secret.as_uri()}" in result.stderr
+    assert "only files in templates/ and data: URLs" in result.stderr
+    assert not out.exists()
+    # files in templates/ (a logo) and data: URLs are fine, and attachments from there too
+    (templates / "terms.txt").write_text("Our terms\n")
+    page.write_text(
+        built_in.replace(
+            "{% block content %}",
+            '{% block content %}<img src="logo.png"><a rel="attachment" href="terms.txt">t</a>',
+        )
+    )
+    result = crm("invoice", "render", rid, "-o", str(out))
+    assert result.ok, result.stderr
+    attached = [
+        annot.get_object()["/FS"]["/F"]
+        for pdf_page in PdfReader(out).pages
+        for annot in pdf_page.get("/Annots") or []
+        if annot.get_object().get("/Subtype") == "/FileAttachment"
+    ]
+    assert attached == ["terms.txt"]
+    # a link in templates/ that leads out of it is refused as well
+    (templates / "terms.txt").unlink()
+    (templates / "terms.txt").symlink_to(secret)
+    result = crm("invoice", "render", rid, "-o", str(out))
+    assert result.exit_code == 22 and "the document asks for" in result.stderr

@@ -497,6 +497,7 @@ def list_command(rtype: RecordType, statuses: Sequence[str], example: str) -> Ca
         segment: SegmentOpt = None,
         fmt: FormatOpt = None,
     ) -> None:
+        from crm.documents import DOCUMENT_TYPES, money_problem
         from crm.query import field_path, sort_objects
 
         ctx = app_context()
@@ -508,6 +509,10 @@ def list_command(rtype: RecordType, statuses: Sequence[str], example: str) -> Ca
         who = customer_values(ctx, customer) if customer else None
         objs = []
         for rec, obj in select(ctx, rtype, where, tag, segment):
+            if rtype.name in DOCUMENT_TYPES and obj.get("total") is None:
+                issue = money_problem(rec, ctx.config)  # a bad line or payment: say which
+                output.warn(f"skipped {issue or rec.path} (see `crm check`)")
+                continue
             if wanted and obj.get("status") not in wanted:
                 continue
             if who and not _belongs(rec, who):
@@ -546,6 +551,36 @@ def _belongs(rec: Record, who: dict[str, str]) -> bool:
     if "company" in who and "contact" not in who:
         return rec.data.get("company") == who["company"]
     return False
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def series_numbers(ctx: AppContext, tx: Transaction, rtype: RecordType) -> dict[str, str]:
+    """Every number of `rtype` given so far (read under the lock, and staged in `tx`), with
+    the issue date it carries. Refused while a file of the type cannot be read: it may hold
+    the highest number, which would then be given twice."""
+    from crm.errors import DataError
+
+    scan = ctx.store.scan(rtype)
+    if scan.problems:
+        first = scan.problems[0]
+        more = len(scan.problems) - 1
+        raise DataError(
+            first.path,
+            f"cannot be read ({first.detail}), so the next {rtype.name.replace('_', ' ')} "
+            "number is unknown" + (f"; {more} more such file(s)" if more else ""),
+            line=first.line,
+            hint="mend it (`crm check` lists every problem), then try again",
+        )
+    numbers: dict[str, str] = {}
+    for other in scan.records:
+        if other.data.get("number"):
+            numbers[str(other.data["number"])] = str(other.data.get("issued") or "")
+    for staged in tx.staged(rtype):  # numbered earlier in this same transaction
+        if staged.get("number"):
+            numbers[str(staged["number"])] = str(staged.get("issued") or "")
+    return numbers
 
 
 # -- status changes ---------------------------------------------------------------------------

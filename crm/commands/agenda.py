@@ -11,7 +11,7 @@ from crm import dates, output
 from crm.commands._options import FormatOpt
 from crm.commands._records import scan
 from crm.context import app_context
-from crm.models import RECORD_TYPES
+from crm.models import RECORD_TYPES, Issue
 from crm.output import Format
 
 DaysOpt = Annotated[
@@ -23,7 +23,11 @@ def _build(days: int) -> dict[str, object]:
     ctx = app_context()
     wanted = ("task", "deal", "lead", "contact", "company", "activity", "invoice", "credit_note")
     records = {name: scan(ctx, RECORD_TYPES[name]) for name in wanted}
-    return agenda_.build(records, ctx.config, dates.now(), days)
+    skipped: list[Issue] = []
+    built = agenda_.build(records, ctx.config, dates.now(), days, skipped)
+    for issue in skipped:
+        output.warn(f"skipped {issue} (see `crm check`)")
+    return built
 
 
 def agenda(days: DaysOpt = 7, fmt: FormatOpt = None) -> None:

@@ -27,6 +27,7 @@ from crm.commands._documents import (
     new_document,
     parties,
     render_bytes,
+    series_numbers,
     set_status,
     show_command,
     write_output,
@@ -34,7 +35,7 @@ from crm.commands._documents import (
 from crm.commands._options import DryRunOpt, RefArg, TagOpt
 from crm.commands._records import done, find, record_app, scan
 from crm.context import AppContext, app_context
-from crm.errors import ConflictError
+from crm.errors import ConflictError, ValidationError
 from crm.models import CREDIT_NOTE, INVOICE, QUOTE, RECURRING, RecordType
 from crm.records import Edit, Record, apply, new_record
 
@@ -111,8 +112,8 @@ def from_quote(
     ] = False,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Start a draft invoice from a quote: a copy of its lines and parties, so that later
-    changes to one never change the other. Prints the invoice's id.
+    """Start a draft invoice from an accepted quote: a copy of its lines and parties, so that
+    later changes to one never change the other. Prints the invoice's id.
 
     \b
     Example:
@@ -123,8 +124,15 @@ def from_quote(
     ctx = app_context()
     with ctx.store.transaction(dry_run=dry_run) as tx:
         quote = find(ctx, QUOTE, ref)
-        if quote.data.get("status") == "declined":
-            raise ConflictError(f"quote {quote.data.get('number')} was declined")
+        status = quote.data.get("status") or "draft"
+        if status != "accepted":
+            name = quote.data.get("number") or quote.id
+            raise ConflictError(
+                f"quote {name} is {status}: only an accepted quote is invoiced",
+                hint=f"crm quote accept {name}"
+                if status == "sent"
+                else "`crm invoice new` starts an invoice of its own",
+            )
         if quote.data.get("invoice") and not again:
             raise ConflictError(
                 f"quote {quote.id} is already invoiced: {quote.data['invoice']}",
@@ -157,14 +165,8 @@ def issue_in(ctx: AppContext, tx: Transaction, rec: Record, day: Any) -> Record:
 
     buyer, _ = parties(ctx, rec)
     check_issuable(rec, ctx.config, buyer)
-    numbers: dict[str, str] = {}
-    for other in ctx.store.scan(rec.type).records:
-        if other.data.get("number"):
-            numbers[str(other.data["number"])] = str(other.data.get("issued") or "")
-    for staged in tx.staged(rec.type):  # issued earlier in this same transaction
-        if staged.get("number"):
-            numbers[str(staged["number"])] = str(staged.get("issued") or "")
-    edits = issue_edits(rec, ctx.config, numbers=numbers, day=day, buyer=buyer)
+    numbers = series_numbers(ctx, tx, rec.type)
+    edits = issue_edits(rec, ctx.config, numbers=numbers, day=day, today=dates.today(), buyer=buyer)
     issued = replace(rec, data=apply(rec.data, edits))
     edits.append(keep_document(ctx, tx, issued))
     tx.update(rec, edits)
@@ -327,12 +329,16 @@ def remind(
     fmt: DocFormatOpt = None,
     out: OutOpt = None,
     level: Annotated[
-        int | None, typer.Option("--level", help="This reminder level (default: the next one due).")
+        int | None,
+        typer.Option(
+            "--level", help="This level, even if sent before (default: the next one due)."
+        ),
     ] = None,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Write a payment reminder for an overdue invoice, at the level its days overdue reach
-    (levels, texts and fees in crm.yaml), and record it on the invoice.
+    """Write a payment reminder for an overdue invoice, at the next level once its days overdue
+    reach it (levels, texts and fees in crm.yaml), and record it on the invoice. Each level is
+    sent once; after the last, only `--level N` sends one again.
 
     \b
     Examples:
@@ -375,8 +381,10 @@ def recur(
     """For cron: create the invoices every active recurring invoice owes up to today.
 
     Missed periods are caught up; a period is never invoiced twice however often it runs.
-    Definitions with `issue: yes` have their invoices issued. Prints one line per invoice
-    created, nothing when nothing was owed.
+    Definitions with `issue: yes` have their invoices issued (dated today at the latest).
+    Prints one line per invoice created, nothing when nothing was owed. A definition that
+    cannot be invoiced is reported and left as it was; the others go on, and the exit code
+    is then 22.
 
     \b
     Examples:
@@ -384,32 +392,56 @@ def recur(
       crm invoice recur --dry-run
       0 7 * * *  cd ~/crm && crm invoice recur
     """
-    from crm.ids import slugify
-    from crm.invoicing import invoice_from_recurring, owed_periods
+    from crm.errors import CrmError
 
     ctx = app_context()
     day = dates.parse_date(today) if today else dates.today()
+    issue_day = min(day, dates.today())  # never dated ahead, whatever --today says
     made: list[tuple[str, str, str]] = []
+    failed: list[str] = []
     with ctx.store.transaction(dry_run=dry_run) as tx:
         for rec in scan(ctx, RECURRING):
-            owed = owed_periods(rec, day)
-            if not owed:
-                continue
-            invoiced = list(rec.data.get("invoiced") or [])
-            for first, last in owed:
-                body = invoice_from_recurring(rec, first, last, ctx.config)
-                edits = [Edit("set", (k,), v) for k, v in body.items()]
-                data = new_record(INVOICE, ctx.config, edits, tx.now)
-                rid = tx.create(INVOICE, data, base=slugify(f"{rec.id}-{first.isoformat()}"))
-                number = ""
-                if rec.data.get("issue") is True:
-                    issued = issue_in(ctx, tx, ctx_record(INVOICE, rid, data, ctx), day)
-                    number = str(issued.data["number"])
-                invoiced.append({"period": first.isoformat(), "invoice": rid})
-                made.append((rid, number, first.isoformat()))
-            tx.update(rec, [Edit("set", ("invoiced",), invoiced)])
+            point = tx.savepoint()
+            try:
+                made += _recur_one(ctx, tx, rec, day, issue_day)
+            except CrmError as exc:  # one bad definition never stops the others
+                tx.rollback(point)
+                output.error(f"{rec.path}: nothing invoiced: {exc}")
+                failed.append(rec.path)
     if dry_run:
         output.emit_diff(tx.changes)
-        return
-    for rid, number, period in made:
-        print(f"{rid}\t{number or 'draft'}\t{period}")
+    else:
+        for rid, number, period in made:
+            print(f"{rid}\t{number or 'draft'}\t{period}")
+    if failed:
+        raise ValidationError(
+            f"{len(failed)} recurring invoice(s) could not be invoiced: {', '.join(failed)}",
+            hint="the others were; mend these (`crm check`) and run `crm invoice recur` again",
+        )
+
+
+def _recur_one(
+    ctx: AppContext, tx: Transaction, rec: Record, day: Any, issue_day: Any
+) -> list[tuple[str, str, str]]:
+    """Stage the invoices one recurring definition owes up to `day`: (id, number, period)."""
+    from crm.ids import slugify
+    from crm.invoicing import invoice_from_recurring, owed_periods
+
+    owed = owed_periods(rec, day)
+    if not owed:
+        return []
+    made = []
+    invoiced = list(rec.data.get("invoiced") or [])
+    for first, last in owed:
+        body = invoice_from_recurring(rec, first, last, ctx.config)
+        edits = [Edit("set", (k,), v) for k, v in body.items()]
+        data = new_record(INVOICE, ctx.config, edits, tx.now)
+        rid = tx.create(INVOICE, data, base=slugify(f"{rec.id}-{first.isoformat()}"))
+        number = ""
+        if rec.data.get("issue") is True:
+            issued = issue_in(ctx, tx, ctx_record(INVOICE, rid, data, ctx), issue_day)
+            number = str(issued.data["number"])
+        invoiced.append({"period": first.isoformat(), "invoice": rid})
+        made.append((rid, number, first.isoformat()))
+    tx.update(rec, [Edit("set", ("invoiced",), invoiced)])
+    return made

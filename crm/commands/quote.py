@@ -102,15 +102,14 @@ def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
 
     ctx = app_context()
 
-    def edits(_tx: object, rec: Record) -> list[Edit]:
+    def edits(tx: Transaction, rec: Record) -> list[Edit]:
+        from crm.commands._documents import series_numbers
+
         buyer = _buyer(rec)
         check_issuable(rec, ctx.config, buyer)
-        numbers = {
-            str(q.data["number"]): str(q.data.get("issued") or "")
-            for q in ctx.store.scan(QUOTE).records
-            if q.data.get("number")
-        }
-        planned = issue_edits(rec, ctx.config, numbers=numbers, day=dates.today(), buyer=buyer)
+        numbers = series_numbers(ctx, tx, QUOTE)
+        today = dates.today()
+        planned = issue_edits(rec, ctx.config, numbers=numbers, day=today, today=today, buyer=buyer)
         return [e if e.path != ("status",) else Edit("set", ("status",), "sent") for e in planned]
 
     def _buyer(rec: Record) -> Record | None:

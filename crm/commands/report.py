@@ -292,13 +292,17 @@ def stalled(
 
 def _billing(ctx: Any) -> tuple[list[Any], list[Any], dict[str, str], dt.date]:
     from crm import revenue
-    from crm.models import COMPANY, CONTACT, CREDIT_NOTE, INVOICE
+    from crm.models import COMPANY, CONTACT, CREDIT_NOTE, INVOICE, Issue
 
     today = dates.today()
     notes = scan(ctx, CREDIT_NOTE)
-    invoices = revenue.issued_invoices(scan(ctx, INVOICE), notes, ctx.config, today)
+    skipped: list[Issue] = []
+    invoices = revenue.issued_invoices(scan(ctx, INVOICE), notes, ctx.config, today, skipped)
     names = {r.id: r.title for t in (CONTACT, COMPANY) for r in scan(ctx, t, quiet=True)}
-    return invoices, revenue.issued_credits(notes, ctx.config), names, today
+    credits = revenue.issued_credits(notes, ctx.config, skipped)
+    for issue in skipped:
+        output.warn(f"skipped {issue} (see `crm check`)")
+    return invoices, credits, names, today
 
 
 def _money(value: str, currency: str) -> str:
