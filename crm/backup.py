@@ -83,7 +83,13 @@ def read_document(doc: Any, source: str) -> Contents:
         folder, _, file_name = str(name).partition("/")
         rtype = by_plural.get(folder)
         rid, _, suffix = file_name.partition(".")
-        if rtype is None or not ids.is_valid_id(rid) or not ids.is_safe_file_name(file_name):
+        record_file = suffix.rsplit(".", 1)[-1] in ("yaml", "yml")
+        if (
+            rtype is None
+            or record_file
+            or not ids.is_valid_id(rid)
+            or not ids.is_safe_file_name(file_name)
+        ):
             raise DataError(source, f"files: '{name}' is not a file kept beside a record")
         try:
             data = base64.b64decode(str(text), validate=True)

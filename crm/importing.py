@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.config import Config
+from crm.config import Config, Pipeline
 from crm.errors import ValidationError
 from crm.matching import phone_key
 from crm.models import RecordType
@@ -23,20 +23,20 @@ Assignment = tuple[str, str, Any]  # (key, operator, text or list of texts), as 
 
 # What identifies an incoming record, in the order tried, per record type.
 MATCH_BY: dict[str, tuple[str, ...]] = {
-    "contact": ("external", "email", "phone", "name"),
+    "contact": ("external", "email", "name"),
     "company": ("external", "domain", "name"),
-    "lead": ("external", "email", "phone", "name"),
+    "lead": ("external", "email", "name"),
     "deal": ("external", "name"),
 }
 
 
 def match_order(rtype: RecordType, incoming: Incoming) -> tuple[str, ...]:
-    """The keys to match `incoming` by. A person is matched by phone or name only when no
-    email identifies them: with an email we do not know, a namesake is somebody else, and
-    one office number is shared by many."""
+    """The keys to match `incoming` by. A person is matched by name (with agreeing phone
+    numbers) only when no email identifies them: with an email we do not know, a namesake is
+    somebody else."""
     order = MATCH_BY[rtype.name]
     if rtype.name in ("contact", "lead") and as_list(incoming.values.get("emails")):
-        order = tuple(k for k in order if k not in ("phone", "name"))
+        order = tuple(k for k in order if k != "name")
     return order
 
 
@@ -93,6 +93,22 @@ def match_data(rtype: RecordType, incoming: Incoming) -> dict[str, Any]:
     if incoming.external is not None:
         data["external_ids"] = {incoming.external[0]: incoming.external[1]}
     return data
+
+
+def stage_for(text: str, pipeline: Pipeline) -> str | None:
+    """The stage of `pipeline` another CRM's stage names: ours by name or label, else its
+    won or lost stage for `Closed Won`, `closedwon`, `won`, ... (None when there is none)."""
+    wanted = "".join(c for c in text.casefold() if c.isalnum())
+    for stage in pipeline.stages:
+        if wanted in (
+            "".join(c for c in n.casefold() if c.isalnum()) for n in (stage.name, stage.label)
+        ):
+            return stage.name
+    for status in ("won", "lost"):
+        if wanted in (status, f"closed{status}", f"deal{status}"):
+            closing = pipeline.closing_stage(status)
+            return closing.name if closing else None
+    return None
 
 
 def assignments(

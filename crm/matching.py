@@ -185,11 +185,13 @@ class Index:
     by_email: dict[str, str] = field(default_factory=dict)
     by_phone: dict[str, str] = field(default_factory=dict)
     by_domain: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=dict)  # namesakes are common
     external_of: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys_by_id: dict[str, Keys] = field(default_factory=dict)
 
     def add(self, rid: str, data: Mapping[str, Any]) -> None:
         keys = keys_of(self.rtype, data, self.region)
+        self.keys_by_id[rid] = keys
         if keys.external:
             self.external_of[rid] = dict(keys.external)
         for key in keys.external:
@@ -201,7 +203,21 @@ class Index:
         for domain in keys.domains:
             self.by_domain.setdefault(domain, rid)
         if keys.name:
-            self.by_name.setdefault(keys.name, rid)
+            self.by_name.setdefault(keys.name, []).append(rid)
+
+    def _namesakes(self, keys: Keys) -> dict[str, str]:
+        """The first record called `keys.name` that nothing tells apart from `keys`."""
+        for rid in self.by_name.get(keys.name, ()):
+            theirs = self.keys_by_id[rid]
+            if self.rtype in ("contact", "lead"):
+                same = bool(keys.phones & theirs.phones) or not (keys.phones or theirs.phones)
+            elif self.rtype == "company":
+                same = not (keys.domains and theirs.domains) or bool(keys.domains & theirs.domains)
+            else:
+                same = True
+            if same:
+                return {keys.name: rid}
+        return {}
 
     def match(
         self, data: Mapping[str, Any], *, by: Sequence[str] = ("external", "email", "domain")
@@ -209,7 +225,9 @@ class Index:
         """The id of the record `data` is taken to be, and why (`external id`, `email`, ...).
 
         `by` lists the kinds of key to try, in order; `name` matches an exact normalised name
-        (how an imported company is found from a contact's organisation).
+        (how an imported company is found from a contact's organisation) — a person only when
+        their phone numbers agree (one in common, or none on either side), a company only
+        when their web domains do not differ.
         """
         keys = keys_of(self.rtype, data, self.region)
         tables: dict[str, tuple[Iterable[Any], dict[Any, str]]] = {
@@ -217,7 +235,7 @@ class Index:
             "email": (sorted(keys.emails), self.by_email),
             "phone": (sorted(keys.phones), self.by_phone),
             "domain": (sorted(keys.domains), self.by_domain),
-            "name": ([keys.name] if keys.name else [], self.by_name),
+            "name": ([keys.name] if keys.name else [], self._namesakes(keys)),
         }
         theirs = dict(keys.external)
         for kind in by:

@@ -100,3 +100,28 @@ def test_bad_documents_are_refused_with_one_line(folder: Path, crm, tmp_path):
         assert result.stderr.startswith(f"Error: {path}") and result.stderr.count("\n") == 1
     assert not list((folder / "contacts").glob("*.yaml"))
     assert not (tmp_path / "evil.sh").exists()
+
+
+def test_files_in_a_document_never_replace_records_or_kept_documents(example: Path, crm, tmp_path):
+    junk = base64.b64encode(b"name: [broken").decode()
+    record = tmp_path / "record.json"
+    record.write_text(
+        json.dumps(
+            {"format": "crm-export", "version": 1, "files": {"contacts/max-hoffmann.yaml": junk}}
+        )
+    )
+    result = crm("import", "json", str(record))
+    no_traceback(result)
+    assert result.exit_code == 4 and "not a file kept beside a record" in result.stderr
+    backup = tmp_path / "b.json"
+    assert crm("export", "json", "--out", str(backup)).ok
+    doc = json.loads(backup.read_text())
+    pdf = next(name for name in doc["files"] if name.endswith(".pdf"))
+    doc["files"][pdf] = base64.b64encode(b"%PDF-forged").decode()
+    backup.write_text(json.dumps(doc))
+    before = (example / pdf).read_bytes()
+    forged = crm("import", "json", str(backup))
+    assert forged.exit_code == 1
+    assert f"{pdf}: skipped: exists with other contents" in forged.stderr
+    assert (example / pdf).read_bytes() == before
+    assert crm("check").ok

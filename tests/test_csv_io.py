@@ -103,7 +103,7 @@ def test_import_csv_plain_columns_and_reimport_updates(folder: Path, crm, tmp_pa
 def test_import_csv_bad_values_are_left_out_with_file_and_line(folder: Path, crm, tmp_path):
     source = _write(
         tmp_path / "p.csv",
-        "name,email,phone\nAda,not-an-email,+44 20 7946 0000\n,nobody@example.com,\nBob,bob@example.com,call me\n",
+        "name,email,phone\nAda,not-an-email,+44 20 7946 0000\n,,+44 20 7946 9999\nBob,bob@example.com,call me\n",
     )
     result = crm("import", "csv", str(source), "--type", "contacts")
     no_traceback(result)
@@ -166,3 +166,47 @@ def test_import_csv_preset_keeps_external_ids(folder: Path, crm, tmp_path):
         "ada@acme.example",
         "ada@new.example",
     ]
+
+
+def test_namesakes_and_same_named_companies_stay_apart(folder: Path, crm, tmp_path):
+    people = _write(
+        tmp_path / "people.csv",
+        "name,phone,city\nJohn Smith,+1 415 555 0100,San Francisco\n"
+        "John Smith,+1 212 555 0100,New York\nJohn Smith,+1 (415) 555-0100,SF\n",
+    )
+    result = crm("import", "csv", str(people), "--type", "contacts")
+    assert result.ok, result.stderr
+    assert "3 contacts (2 created, 1 updated)" in result.stderr
+    cities = sorted(load(p)["address"]["city"] for p in (folder / "contacts").glob("*.yaml"))
+    assert cities == ["New York", "SF"]  # the third row is the first John Smith again
+    companies = _write(
+        tmp_path / "companies.csv",
+        "name,domain,city\nAcme,acme.example,Berlin\nAcme Inc.,acme-usa.example,Boston\n",
+    )
+    result = crm("import", "csv", str(companies), "--type", "companies")
+    assert result.ok and "2 companies (2 created)" in result.stderr, result.stderr
+
+
+def test_other_crms_stages_and_exported_ids_come_back(folder: Path, crm, tmp_path):
+    deals = _write(
+        tmp_path / "opps.csv",
+        "Opportunity Name,Amount,Stage,Account Name\nBig,1000,Closed Won,Acme\n"
+        "Lost one,200,Closed Lost,Acme\nOdd,300,Value Proposition,Acme\n",
+    )
+    result = crm("import", "csv", str(deals), "--type", "deals", "--preset", "salesforce")
+    assert result.ok, result.stderr
+    assert load(folder / "deals" / "big.yaml")["stage"] == "won"
+    assert load(folder / "deals" / "lost-one.yaml")["stage"] == "lost"
+    assert "stage: 'Value Proposition' is no stage of sales; left out" in result.stderr
+    assert crm("contact", "add", "Ada", "--email", "ada@acme.example", "--company", "acme").ok
+    exported = tmp_path / "contacts.csv"
+    assert crm("export", "csv", "contacts", "--out", str(exported)).ok
+    target = tmp_path / "t"
+    assert crm("--dir", str(target), "init", "--no-git").ok
+    assert crm("--dir", str(target), "company", "add", "Acme", "--id", "acme").ok
+    result = crm("--dir", str(target), "import", "csv", str(exported), "--type", "contacts")
+    assert result.ok, result.stderr
+    assert load(target / "contacts" / "ada.yaml")["company"] == "acme"
+    only_email = _write(tmp_path / "e.csv", "email\ngrace@navy.example\n")
+    assert crm("import", "csv", str(only_email), "--type", "contacts").ok
+    assert load(folder / "contacts" / "grace-navy-example.yaml")["name"] == "grace@navy.example"

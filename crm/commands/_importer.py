@@ -11,10 +11,18 @@ from crm.context import AppContext
 from crm.dedupe import Matcher
 from crm.errors import CrmError, NotFoundError
 from crm.ids import slugify
-from crm.importing import Incoming, Outcome, assignments, match_data, match_order, safe_plan
+from crm.importing import (
+    Incoming,
+    Outcome,
+    assignments,
+    match_data,
+    match_order,
+    safe_plan,
+    stage_for,
+)
 from crm.matching import Index, domain_key, region_of
 from crm.models import COMPANY, CONTACT, RECORD_TYPES, RecordType
-from crm.records import Edit, Record, apply, email_key, new_record, plain, resolve
+from crm.records import Edit, Record, apply, as_list, email_key, new_record, plain, resolve
 from crm.store.repo import Transaction
 
 
@@ -107,10 +115,15 @@ class Importer:
             match_data(rtype, incoming), by=match_order(rtype, incoming)
         )
         current = self.records(rtype)[found[0]] if found else None
-        if current is None and not title:
+        if current is None and not title and not as_list(incoming.values.get("emails")):
             raise NotFoundError(f"no {rtype.title}")
         values = dict(incoming.values)
         warnings = list(incoming.warnings)
+        emails = as_list(values.get("emails"))
+        if not title and current is None and emails and rtype.name in ("contact", "lead"):
+            title = values[rtype.title] = emails[0]  # as address books show such a card
+        if rtype.name == "deal" and isinstance(values.get("stage"), str):
+            self._deal_stage(values, warnings)
         if incoming.company_id is not None:
             owner = self.index(COMPANY).match(
                 {"external_ids": dict([incoming.company_id])}, by=("external",)
@@ -153,6 +166,18 @@ class Importer:
             "updated", rtype.name, current.id, current.title, incoming.source, reason,
             tuple(warnings),
         )  # fmt: skip
+
+    def _deal_stage(self, values: dict[str, Any], warnings: list[str]) -> None:
+        """Another CRM's stage as ours (`Closed Won` is our won stage), or left out."""
+        pipeline = self.config.pipeline(values.get("pipeline") or None)
+        if pipeline is None:
+            return
+        stage = stage_for(str(values["stage"]), pipeline)
+        if stage is None:
+            warnings.append(f"stage: '{values['stage']}' is no stage of {pipeline.name}; left out")
+            del values["stage"]
+        else:
+            values["stage"] = stage
 
     def _create(
         self,
@@ -244,6 +269,8 @@ class Importer:
     def company_for(self, name: str, emails: Any) -> str:
         """The id of the company called `name` (compared loosely: `ACME GmbH` is `Acme`),
         created if there is none, with the domain of a work email when no company has it."""
+        if name in self.records(COMPANY):  # an id, as `crm export csv` writes it
+            return name
         idx = self.index(COMPANY)
         domains = [d for d in (domain_key(str(e)) for e in _texts(emails)) if d]
         found = idx.match({"name": name}, by=("name",))

@@ -149,6 +149,11 @@ def vcard(
     with output.progress(len(chosen), "Exporting contacts") as advance:
         for rec in chosen:
             uid = card_uid(rec.id, rec.data)
+            if uid in cards:  # a copied file kept its UID: the copy's card gets its own
+                from crm.vcard import made_uid
+
+                output.warn(f"contacts/{rec.id}.yaml: its vCard UID is another contact's too")
+                uid = made_uid(rec.id)
             company_id = rec.data.get("company")
             cards[uid] = codec.write(
                 rec.data,
@@ -175,10 +180,21 @@ def vcard(
             atomic.write_bytes(path, data)
             written += 1
     for stale in vdir.glob("*.vcf"):
-        if stale.name not in wanted and b"PRODID:-//crm//crm//EN" in stale.read_bytes():
+        if stale.name not in wanted and _written_by_us(stale):
             stale.unlink()
             removed += 1
     done(f"{len(wanted)} cards in {vdir}: {written} written, {removed} removed")
+
+
+def _written_by_us(path: Path) -> bool:
+    """A file of the vdir this export wrote earlier: one card of ours, named by its UID."""
+    data = path.read_bytes()
+    if b"PRODID:-//crm//crm//EN" not in data or data.upper().count(b"BEGIN:VCARD") != 1:
+        return False
+    for line in data.splitlines():
+        if line.upper().startswith(b"UID:"):
+            return _file_stem(line[4:].decode("utf-8", "replace")) == path.stem
+    return False
 
 
 def card_uid(rid: str, data: Mapping[str, Any]) -> str:

@@ -351,6 +351,7 @@ def json_(
     ctx = app_context()
     counts = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
     skipped: set[tuple[str, str]] = set()
+    written: set[tuple[str, str]] = set()
     with ctx.store.transaction(dry_run=dry_run) as tx:
         if with_config and contents.config is not None:
             tx.write_config(contents.config)
@@ -370,9 +371,26 @@ def json_(
             else:
                 counts["created"] += 1
             tx.write_text(rtype, rid, yamlio.dump_new(backup.typed(data)))
+            written.add((rtype.name, rid))
         for rtype, rid, suffix, blob in contents.files:
-            if (rtype.name, rid) not in skipped:
-                tx.attach(rtype, rid, suffix, blob)
+            path = ctx.store.folder(rtype) / f"{rid}.{suffix}"
+            try:
+                same = path.read_bytes() == blob
+            except FileNotFoundError:
+                same = False
+            except OSError as exc:
+                raise DataError(ctx.store.rel(path), f"cannot be read: {exc.strerror}") from exc
+            if same or (rtype.name, rid) in skipped:
+                continue
+            if (rtype.name, rid) not in written and path.exists():
+                output.warn(f"{ctx.store.rel(path)}: skipped: exists with other contents")
+                counts["skipped"] += 1
+                continue
+            if (rtype.name, rid) not in written and not ctx.store.exists(rtype, rid):
+                output.warn(f"{ctx.store.rel(path)}: skipped: no {rtype.name} '{rid}' to keep it")
+                counts["skipped"] += 1
+                continue
+            tx.attach(rtype, rid, suffix, blob)
     if dry_run:
         output.emit_diff(tx.changes)
     parts = ", ".join(f"{n} {what}" for what, n in counts.items())

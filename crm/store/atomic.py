@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -37,16 +38,26 @@ def replace(temp: Path, path: Path) -> None:
 
 
 def write(path: Path, text: str) -> None:
-    replace(write_temp(path, text, mode_of(path)), path)
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """`write` for bytes (an .ics file must keep its CRLF line ends)."""
-    replace(write_temp(path, data, mode_of(path)), path)
+    """Replace the file `path` with `data` (an .ics file must keep its CRLF line ends)."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    temp = write_temp(path, data, mode_of(path))
+    try:
+        replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
 
 
 def mode_of(path: Path) -> int:
     try:
+        if path.is_dir():
+            return 0o644
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
         return 0o666 & ~_umask()
