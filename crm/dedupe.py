@@ -284,12 +284,11 @@ def find_groups(
     for name, members in by_name.items():
         if len(members) > 1:
             found.append(("name", name, 100, members))
-    if threshold <= 100:
-        for a, b, score in NameIndex(by_name).similar_pairs(threshold):
-            found.append(("name", f"{a} ~ {b}", score, by_name[a] + by_name[b]))
     links = _UnionFind(len(records))
     for *_, members in found:
         links.union(members)
+    if threshold <= 100:
+        found.extend(_similar_names(by_name, links, threshold))
     reasons: dict[int, list[tuple[str, str, int, list[int]]]] = {}
     for entry in found:
         reasons.setdefault(links.find(entry[3][0]), []).append(entry)
@@ -318,6 +317,25 @@ def find_groups(
         )
     groups.sort(key=lambda g: (-g.score, g.ids[0]))
     return groups
+
+
+def _similar_names(
+    by_name: Mapping[str, list[int]], links: _UnionFind, threshold: int
+) -> Iterator[tuple[str, str, int, list[int]]]:
+    """Links between similar names, joined into `links` without chaining: a group's names are
+    all alike its first one, so "Anna Zimmermann ~ Tina Zimmermann ~ Tina Zimmer" never makes
+    one group of people who merely look alike two by two."""
+    anchor: dict[int, str] = {}  # group -> the name its similar names are compared with
+    pairs = sorted(NameIndex(by_name).similar_pairs(threshold), key=lambda p: (-p[2], p[0], p[1]))
+    for a, b, score in pairs:
+        ra, rb = links.find(by_name[a][0]), links.find(by_name[b][0])
+        if ra != rb:
+            left, right = anchor.get(ra, a), anchor.get(rb, b)
+            if left != right and name_score(left, right, threshold) is None:
+                continue
+            links.union([by_name[a][0], by_name[b][0]])
+            anchor[links.find(by_name[a][0])] = left
+        yield ("name", f"{a} ~ {b}", score, by_name[a] + by_name[b])
 
 
 # -- one new record against the existing ones --------------------------------------------------
