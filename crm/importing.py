@@ -3,7 +3,8 @@ as, and the changes that create or update it.
 
 Re-importing updates instead of duplicating: an incoming record is matched to an existing one by
 its id in the other system, then by email (or domain, for companies). Values it brings replace
-ours; list values (emails, phones, tags) are added to ours, so nothing typed by hand is lost.
+ours, but for notes, which are never overwritten; list values (emails, phones, tags) are added
+to ours, so nothing typed by hand in them is lost.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ def assignments(
                 out.append((head.name, "+=" if current else "=", items))
         elif key.startswith("address.") and isinstance(current.get("address"), str):
             warnings.append(f"{key}: the address is kept as one text; not changed")
+        elif (
+            key == "notes"
+            and current.get("notes")
+            and str(value).strip() not in str(current["notes"])
+        ):
+            warnings.append("notes: yours are kept; the file's differ")
         else:
             out.append((key, "=", value))
     return out, warnings

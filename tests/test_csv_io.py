@@ -210,3 +210,19 @@ def test_other_crms_stages_and_exported_ids_come_back(folder: Path, crm, tmp_pat
     only_email = _write(tmp_path / "e.csv", "email\ngrace@navy.example\n")
     assert crm("import", "csv", str(only_email), "--type", "contacts").ok
     assert load(folder / "contacts" / "grace-navy-example.yaml")["name"] == "grace@navy.example"
+
+
+def test_reimport_keeps_notes_typed_by_hand_and_dry_run_can_show_the_diff(folder, crm, tmp_path):
+    source = _write(
+        tmp_path / "p.csv", "name,email,title,notes\nAda,ada@x.example,CTO,From the fair\n"
+    )
+    assert crm("import", "csv", str(source), "--type", "contacts").ok
+    assert crm("contact", "set", "ada", "notes=Prefers Signal. Invoice via Lisa.").ok
+    _write(source, source.read_text().replace("CTO", "CEO"))
+    diff = crm("import", "csv", str(source), "--type", "contacts", "--dry-run", "--diff")
+    assert diff.ok, diff.stderr
+    assert "-title: CTO" in diff.stdout and "+title: CEO" in diff.stdout
+    assert "notes: yours are kept; the file's differ" in diff.stderr
+    assert crm("import", "csv", str(source), "--type", "contacts").ok
+    ada = load(folder / "contacts" / "ada.yaml")
+    assert ada["title"] == "CEO" and ada["notes"] == "Prefers Signal. Invoice via Lisa."

@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 
 app = CrmTyper()
 
+ImportDryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        "-n",
+        help="Show what each record would become (created, updated, unchanged, skipped) and "
+        "why; write nothing.",
+    ),
+]
+DiffOpt = Annotated[
+    bool, typer.Option("--diff", help="With --dry-run: print the changes to the files as a diff.")
+]
 CSV_TYPES = {"contacts": CONTACT, "companies": COMPANY, "leads": LEAD, "deals": DEAL}
 _VCARD_SUFFIXES = (".vcf", ".vcard")
 
@@ -31,7 +43,8 @@ def vcard(
     paths: Annotated[
         list[Path], typer.Argument(help="vCard files (.vcf) or folders of them (vdirs).")
     ],
-    dry_run: DryRunOpt = False,
+    dry_run: ImportDryRunOpt = False,
+    diff: DiffOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Contacts from vCard files: Apple, Google, Outlook, Android, Thunderbird, Nextcloud ...
@@ -63,7 +76,7 @@ def vcard(
                 )
             else:
                 items.append(_from_card(card))
-    _run(items, dry_run=dry_run, fmt=fmt, noun="cards")
+    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="cards")
 
 
 def _vcard_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -127,6 +140,7 @@ def _run(
     items: Sequence[tuple[RecordType, Incoming | Outcome]],
     *,
     dry_run: bool,
+    diff: bool,
     fmt: Any,
     noun: str,
 ) -> None:
@@ -148,7 +162,9 @@ def _run(
             else:
                 importer.run(rtype, [item], advance)
         outcomes = importer.outcomes
-    _report(outcomes, importer, dry_run=dry_run, fmt=fmt)
+    if diff and dry_run:
+        output.emit_diff(tx.changes)
+    _report(outcomes, importer, dry_run=dry_run and not diff, fmt=fmt)
     output.info(summary(outcomes, dry_run))
     if any(o.action == "skipped" for o in outcomes):
         raise typer.Exit(1)
@@ -202,7 +218,8 @@ def csv(
             help="Columns that match no field: `list` them, or keep them as `custom` fields.",
         ),
     ] = "list",
-    dry_run: DryRunOpt = False,
+    dry_run: ImportDryRunOpt = False,
+    diff: DiffOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Records from a CSV file exported by another program or written in a spreadsheet.
@@ -269,7 +286,7 @@ def csv(
             f"{file}: columns not imported: {', '.join(left_out)} "
             "(--map COLUMN=FIELD puts one in a field; --unknown custom keeps them all)"
         )
-    _run(items, dry_run=dry_run, fmt=fmt, noun="rows")
+    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="rows")
 
 
 def _incoming(
