@@ -226,3 +226,9 @@ def test_reimport_keeps_notes_typed_by_hand_and_dry_run_can_show_the_diff(folder
     assert crm("import", "csv", str(source), "--type", "contacts").ok
     ada = load(folder / "contacts" / "ada.yaml")
     assert ada["title"] == "CEO" and ada["notes"] == "Prefers Signal. Invoice via Lisa."
+
+
+def test_export_csv_refuses_unknown_fields(example: Path, crm):
+    result = crm("export", "csv", "contacts", "--fields", "id,nosuch")
+    no_traceback(result)
+    assert result.exit_code == 2 and "contact has no field 'nosuch'" in result.stderr

@@ -223,8 +223,12 @@ def _photo(ctx: AppContext, data: Mapping[str, Any], rid: str) -> tuple[bytes, s
     name = data.get("photo")
     if not isinstance(name, str) or not is_safe_file_name(name) or not name.startswith(rid + "."):
         return None
+    path = ctx.store.folder(CONTACT) / name
+    if path.is_symlink():  # never a file from outside the folder inside a card
+        output.warn(f"contacts/{name}: photo is a link; exported without it")
+        return None
     try:
-        return (ctx.store.folder(CONTACT) / name).read_bytes(), name.rsplit(".", 1)[1]
+        return path.read_bytes(), name.rsplit(".", 1)[1]
     except OSError:
         output.warn(f"contacts/{name}: photo cannot be read; exported without it")
         return None
@@ -316,7 +320,15 @@ def _columns(
     rtype: RecordType, ctx: AppContext, fields: str | None, objects: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     if fields:
-        return [f.strip() for f in fields.split(",") if f.strip()]
+        chosen = [f.strip() for f in fields.split(",") if f.strip()]
+        known = set(_columns(rtype, ctx, None, objects)) | {k for o in objects for k in _flat(o)}
+        unknown = [c for c in chosen if c not in known and not c.startswith("custom.")]
+        if unknown and objects:
+            raise UsageError(
+                f"{rtype.name} has no field {', '.join(repr(c) for c in unknown)}",
+                hint="fields: " + ", ".join(sorted(known - {"type"})),
+            )
+        return chosen
     columns = ["id"]
     for f in rtype.fields:
         if f.kind in _NOT_IN_CSV:

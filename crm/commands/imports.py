@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -41,7 +42,8 @@ _VCARD_SUFFIXES = (".vcf", ".vcard")
 @app.command("vcard")
 def vcard(
     paths: Annotated[
-        list[Path], typer.Argument(help="vCard files (.vcf) or folders of them (vdirs).")
+        list[Path],
+        typer.Argument(help="vCard files (.vcf), folders of them (vdirs), or - for stdin."),
     ],
     dry_run: ImportDryRunOpt = False,
     diff: DiffOpt = False,
@@ -68,8 +70,11 @@ def vcard(
     files = list(_vcard_files(paths))
     items: list[tuple[RecordType, Incoming | Outcome]] = []
     for path in files:
-        data = _read(path)
-        for card in codec.read(data, str(path)):
+        data = sys.stdin.buffer.read() if str(path) == "-" else _read(path)
+        cards = codec.read(data, str(path))
+        if not cards:
+            items.append((CONTACT, _skipped(CONTACT, f"{path}:1", "no vCard in this file")))
+        for card in cards:
             if isinstance(card, codec.Broken):
                 items.append(
                     (CONTACT, _skipped(CONTACT, f"{card.source}:{card.line}", card.message))
@@ -81,7 +86,9 @@ def vcard(
 
 def _vcard_files(paths: Sequence[Path]) -> Iterator[Path]:
     for path in paths:
-        if path.is_dir():
+        if str(path) == "-":  # standard input
+            yield path
+        elif path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in _VCARD_SUFFIXES)
             if not found:
                 raise UsageError(f"{path} holds no .vcf files")
