@@ -125,3 +125,17 @@ def test_files_in_a_document_never_replace_records_or_kept_documents(example: Pa
     assert f"{pdf}: skipped: exists with other contents" in forged.stderr
     assert (example / pdf).read_bytes() == before
     assert crm("check").ok
+
+
+def test_invalid_records_in_a_document_are_imported_with_a_warning(folder: Path, crm, tmp_path):
+    doc = {
+        "format": "crm-export",
+        "version": 1,
+        "records": {"contacts": {"bad": {"name": "Bad", "emails": ["nope"]}}},
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    result = crm("import", "json", str(path))
+    assert result.ok, result.stderr
+    assert "contacts/bad.yaml: emails: 'nope' is not a valid email address" in result.stderr
+    assert crm("check").exit_code == 1

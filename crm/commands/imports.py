@@ -363,6 +363,7 @@ def json_(
     import sys
 
     from crm import backup
+    from crm.records import Record, validate
     from crm.store import yamlio
 
     source = str(file)
@@ -396,6 +397,10 @@ def json_(
                 counts["created"] += 1
             tx.write_text(rtype, rid, yamlio.dump_new(backup.typed(data)))
             written.add((rtype.name, rid))
+            if not with_config:  # the folder's own settings judge the record
+                rel = ctx.store.rel(path)
+                for issue in validate(Record(type=rtype, id=rid, data=data, path=rel), ctx.config):
+                    output.warn(f"{issue} (imported as it is; see `crm check`)")
         for rtype, rid, suffix, blob in contents.files:
             path = ctx.store.folder(rtype) / f"{rid}.{suffix}"
             try:
