@@ -660,12 +660,19 @@ def validate_links(everything: Mapping[str, Sequence[Record]]) -> list[Issue]:
 
     for records in everything.values():
         seen: dict[str, Record] = {}
+        systems: dict[tuple[str, str], Record] = {}
         for rec in records:
             issues.extend(dangling(rec, exists))
             for i, email in enumerate(rec.list_of("emails")):
                 other = seen.setdefault(email_key(email), rec)
                 if other.id != rec.id:
                     issues.append(rec.issue(f"emails.{i}", f"{email} is also on {other.path}"))
+            external = rec.data.get("external_ids")
+            for system, ext_id in external.items() if isinstance(external, dict) else ():
+                other = systems.setdefault((str(system), str(ext_id)), rec)
+                if other.id != rec.id:  # a copied file: a re-import would update only one
+                    key = f"external_ids.{system}"
+                    issues.append(rec.issue(key, f"{ext_id} is also on {other.path}"))
     return issues
 
 

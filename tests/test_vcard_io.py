@@ -208,3 +208,16 @@ def test_copyleft_cards_import_without_a_crash(folder: Path, crm, name: str):
         assert names == ["Piotr Iksiñski"], names
     if name == "johndoe.vcf":
         assert any("ë" in n for n in names), names
+
+
+def test_check_finds_two_contacts_with_one_uid(folder: Path, crm, tmp_path):
+    source = tmp_path / "u.vcf"
+    source.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u-1\r\nFN:Ada B\r\nEND:VCARD\r\n")
+    assert crm("import", "vcard", str(source)).ok
+    copy = folder / "contacts" / "ada-b-copy.yaml"
+    copy.write_text((folder / "contacts" / "ada-b.yaml").read_text())
+    result = crm("check")
+    assert result.exit_code == 1 and "external_ids.vcard: u-1 is also on" in result.stdout
+    exported = crm("export", "vcard")
+    assert exported.stdout.count("BEGIN:VCARD") == 2
+    assert "its vCard UID is another contact's too" in exported.stderr
