@@ -10,7 +10,8 @@ Rules, field by field (docs/dedupe.md):
 - mappings (address, custom fields, external ids, a lead's `converted` links) are merged key
   by key;
 - notes (and other long texts) are concatenated, separated by a blank line;
-- history entries are concatenated and sorted by their `at`; `created` is the earliest;
+- history entries are concatenated and sorted by their `at`; when the last of them does not
+  name the stage (status) kept, an entry for the merge says so; `created` is the earliest;
 - any other field is a scalar: a value on one side only is taken; two different values are a
   conflict, settled by `prefer` and reported. A deal's pipeline and stage, and its value and
   currency, are taken together from one record; a converted lead stays converted.
@@ -39,6 +40,7 @@ UNITS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 _STAMPS = ("created", "updated")
 _LINKED = ("contact", "company", "deal")  # what a converted lead's links name
+TRACKED = {"deal": "stage", "lead": "status"}  # what a history entry records
 
 
 class Prefer(StrEnum):
@@ -111,6 +113,7 @@ def plan(
     *,
     prefer: Prefer = Prefer.KEEP,
     region: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Plan:
     """How to merge `others` into `keep`, given every record that may refer to them.
 
@@ -119,6 +122,7 @@ def plan(
     """
     _refuse_bad_sets(keep, others)
     merged, conflicts, files = _merge(keep, others, prefer, region)
+    _close_history(keep.type.name, merged, now)
     olds = {o.id for o in others}
     merged = _rewritten(keep.type, merged, keep.type.name, olds, keep.id)
     edits = _edits(keep.data, merged)
@@ -373,6 +377,27 @@ def _unit(
                     )
                 )
     return {name: chosen.get(name) for name in names}
+
+
+def _close_history(tname: str, merged: dict[str, Any], now: dt.datetime | None) -> None:
+    """Append an entry when the merged history ends on another stage than the one kept.
+
+    Reports read the last entry as the stage a deal is in since; after a merge that took the
+    stage from one record and later entries from another, it would be wrong.
+    """
+    tracked = TRACKED.get(tname)
+    history = merged.get("history")
+    if tracked is None or not isinstance(history, list) or not history:
+        return
+    last = history[-1]
+    current = merged.get(tracked)
+    if not isinstance(last, dict) or current is None or last.get(tracked) == current:
+        return
+    moment = now or _at(last)
+    entry: dict[str, Any] = {"at": moment, tracked: current}
+    if last.get(tracked) is not None:
+        entry["from"] = last[tracked]
+    merged["history"] = [*history, entry]
 
 
 def _lead_status(

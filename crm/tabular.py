@@ -51,6 +51,7 @@ class Table:
     delimiter: str
     header_line: int = 1
     skipped: list[int] = field(default_factory=list)  # preamble and footer lines left out
+    mixed: list[int] = field(default_factory=list)  # lines of a UTF-8 file read as cp1252
 
 
 _MAGIC = (
@@ -75,7 +76,7 @@ def read_table(
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise DataError(source, f"this is {what}, not CSV", hint=_SAVE_AS_CSV)
-    text, encoding = _decode(data, source)
+    text, encoding, mixed = _decode(data, source)
     nul = text.find("\x00")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
@@ -115,11 +116,13 @@ def read_table(
         delimiter=delimiter,
         header_line=raw[start][0] + hinted_lines,
         skipped=sorted(skipped),
+        mixed=mixed,
     )
 
 
-def _decode(data: bytes, source: str) -> tuple[str, str]:
-    """The text and the name of the encoding it was found in."""
+def _decode(data: bytes, source: str) -> tuple[str, str, list[int]]:
+    """The text, the name of the encoding it was found in, and the lines of a UTF-8 file that
+    held bytes of another encoding (read as cp1252)."""
     boms = (
         (b"\xff\xfe\x00\x00", "utf-32"),
         (b"\x00\x00\xfe\xff", "utf-32"),
@@ -130,7 +133,7 @@ def _decode(data: bytes, source: str) -> tuple[str, str]:
     for bom, encoding in boms:
         if data.startswith(bom):
             try:
-                return data.decode(encoding), encoding
+                return data.decode(encoding), encoding, []
             except UnicodeDecodeError as exc:
                 line = data.count(b"\n", 0, exc.start) + 1
                 raise DataError(
@@ -139,15 +142,48 @@ def _decode(data: bytes, source: str) -> tuple[str, str]:
     guessed = sniff_utf16(data)
     if guessed:
         try:
-            return data.decode(guessed), guessed
+            return data.decode(guessed), guessed, []
         except UnicodeDecodeError:
             pass  # not UTF-16 after all: the NUL bytes will be reported below
-    for encoding in ("utf-8", "cp1252"):
+    try:
+        return data.decode("utf-8"), "utf-8", []
+    except UnicodeDecodeError:
+        pass
+    mixed = _mixed_utf8(data)
+    if mixed is not None:
+        return mixed[0], "utf-8", mixed[1]
+    try:
+        return data.decode("cp1252"), "cp1252", []
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1", []  # every byte is a latin-1 character
+
+
+def _mixed_utf8(data: bytes) -> tuple[str, list[int]] | None:
+    """A UTF-8 file into which a few cp1252 bytes slipped (a cell pasted from elsewhere): the
+    text, each stray byte read as cp1252, and the lines that held them. None when the file has
+    no valid multi-byte UTF-8 at all: then it is cp1252 throughout."""
+    parts: list[str] = []
+    lines: list[int] = []
+    multibyte = False
+    position = 0
+    while position < len(data):
         try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
+            chunk = data[position:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            chunk = data[position : position + exc.start].decode("utf-8")
+            bad = data[position + exc.start : position + exc.end]
+            parts.append(chunk)
+            parts.append(bad.decode("cp1252", errors="replace"))
+            line = data.count(b"\n", 0, position + exc.start) + 1
+            if not lines or lines[-1] != line:
+                lines.append(line)
+            multibyte = multibyte or not chunk.isascii()
+            position += exc.end
             continue
-    return data.decode("latin-1"), "latin-1"  # every byte is a latin-1 character
+        parts.append(chunk)
+        multibyte = multibyte or not chunk.isascii()
+        break
+    return ("".join(parts), lines) if multibyte else None
 
 
 _SEP_RE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\r|\n|$)", re.IGNORECASE)

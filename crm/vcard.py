@@ -82,11 +82,12 @@ class Broken:
 # Reading
 
 
-def made_uid(rid: str) -> str:
-    """The UID of the card of a contact that came with none: made from its id, never changing."""
+def made_uid(rid: str, rtype: str = "contact") -> str:
+    """The UID of the card of a contact (company) that came with none: made from its id, never
+    changing."""
     import uuid
 
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'crm:contact:{rid}')}"
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'crm:{rtype}:{rid}')}"
 
 
 def read(data: bytes, source: str) -> list[Card | Broken]:
@@ -852,9 +853,11 @@ def write(
     photo: tuple[bytes, str] | None = None,
     version: str = "3.0",
     revision: str | None = None,
+    organization: bool = False,
 ) -> str:
     """One vCard (CRLF line ends, folded at 75 octets) for a contact record's data (as stored: the
-    dict of fields above plus `vcard` extra lines which are written back verbatim).
+    dict of fields above plus `vcard` extra lines which are written back verbatim), or with
+    `organization` a company card for a company record (KIND:org, Apple's X-ABShowAs:COMPANY).
 
     `company` is the name for ORG; an ORG line kept in `vcard` whose first part is `company` is
     written in ORG's place, so its units (departments) survive. `photo` is (bytes, jpg|png|gif).
@@ -878,6 +881,11 @@ def write(
     ]
     emails = [str(e) for e in _as_list(contact.get("emails"))]
     name = _one_line(str(contact.get("name") or "")) or company or next(iter(emails), "") or uid
+    if organization:
+        company = name
+        marker = "KIND:org" if v4 else "X-ABShowAs:COMPANY"
+        if not any(_line_name(x) == _line_name(marker) for x in extra):
+            extra.append(marker)
     lines = [
         "BEGIN:VCARD",
         f"VERSION:{version}",

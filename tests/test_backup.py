@@ -131,11 +131,17 @@ def test_invalid_records_in_a_document_are_imported_with_a_warning(folder: Path,
     doc = {
         "format": "crm-export",
         "version": 1,
-        "records": {"contacts": {"bad": {"name": "Bad", "emails": ["nope"]}}},
+        "records": {
+            "contacts": {"bad": {"name": "Bad", "emails": ["nope"], "company": "ghost"}},
+            "deals": {"d": {"title": "D", "contacts": ["bad"]}},
+        },
     }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
     result = crm("import", "json", str(path))
     assert result.ok, result.stderr
     assert "contacts/bad.yaml: emails: 'nope' is not a valid email address" in result.stderr
+    assert "contacts/bad.yaml: company: " in result.stderr and "ghost" in result.stderr
+    assert "deals/d.yaml" not in result.stderr  # its contact came in the same document
+    assert "Imported 2 records: 2 created" in result.stderr
     assert crm("check").exit_code == 1

@@ -232,3 +232,13 @@ def test_export_csv_refuses_unknown_fields(example: Path, crm):
     result = crm("export", "csv", "contacts", "--fields", "id,nosuch")
     no_traceback(result)
     assert result.exit_code == 2 and "contact has no field 'nosuch'" in result.stderr
+
+
+def test_import_csv_warns_of_stray_bytes_in_a_utf8_file(folder: Path, crm, tmp_path: Path):
+    source = tmp_path / "mixed.csv"
+    source.write_bytes("name,city\nRenée,Zürich\n".encode() + "Noël,Köln\n".encode("cp1252"))
+    result = crm("import", "csv", str(source), "--type", "contacts")
+    assert result.ok, result.stderr
+    assert f"{source}:3: bytes that are not UTF-8" in result.stderr
+    assert load(folder / "contacts" / "renee.yaml")["name"] == "Renée"
+    assert load(folder / "contacts" / "noel.yaml")["name"] == "Noël"

@@ -251,6 +251,19 @@ def test_deals_merge_with_their_history(crm, billed):
     assert result.ok, result.stderr
     deal = load(billed / "deals" / "site.yaml")
     assert [h["stage"] for h in deal["history"]] == ["lead", "qualified", "proposal"]
+    # the other deal's stage came later but was dropped: an entry says where the deal is now
+    write(
+        billed,
+        "deals/late.yaml",
+        "title: Late\nstage: qualified\n"
+        "history:\n  - {at: 2026-05-01T10:00:00Z, stage: qualified}\n",
+    )
+    late = crm("merge", "deal", "site", "late", env={"CRM_NOW": "2026-06-01T09:00:00Z"})
+    assert late.ok, late.stderr
+    deal = load(billed / "deals" / "site.yaml")
+    assert [h["stage"] for h in deal["history"]][-2:] == ["qualified", "proposal"]
+    assert deal["history"][-1]["from"] == "qualified"
+    assert str(deal["history"][-1]["at"]).startswith("2026-06-01")
     assert (deal["value"], deal["currency"], deal["stage"]) == ("500.00", "EUR", "proposal")
     assert "conflict in value" in result.stderr and "conflict in stage" in result.stderr
     assert one(billed, "activities")["deals"] == ["site"]

@@ -662,6 +662,14 @@ def test_encodings_fall_back_to_cp1252_then_latin_1():
     assert read_table("Name\n€ 5\n".encode(), "x").encoding == "utf-8"
 
 
+def test_a_utf8_file_with_a_stray_cp1252_byte_keeps_its_utf8():
+    data = "Name,City\nRenée,Zürich\n".encode() + "Noël,Köln\n".encode("cp1252") + b"A,B\n"
+    t = read_table(data, "x")
+    assert (t.encoding, t.mixed) == ("utf-8", [3])
+    assert [row["Name"] for _, row in t.rows] == ["Renée", "Noël", "A"]
+    assert t.rows[1][1]["City"] == "Köln"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -220,4 +220,53 @@ def test_check_finds_two_contacts_with_one_uid(folder: Path, crm, tmp_path):
     assert result.exit_code == 1 and "external_ids.vcard: u-1 is also on" in result.stdout
     exported = crm("export", "vcard")
     assert exported.stdout.count("BEGIN:VCARD") == 2
-    assert "its vCard UID is another contact's too" in exported.stderr
+    assert "its vCard UID is another record's too" in exported.stderr
+
+
+COMPANY_CARDS = (
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nN:;;;;\r\nFN:Acme Tools\r\nORG:Acme Tools;\r\n"
+    "EMAIL;TYPE=INTERNET;TYPE=WORK:hello@acme.example\r\nTEL;TYPE=WORK:+44 20 7946 0001\r\n"
+    "ADR;TYPE=WORK:;;1 High St;London;;EC1A 1AA;United Kingdom\r\n"
+    "URL:https://acme.example\r\nNOTE:Our main supplier\r\nX-ABShowAs:COMPANY\r\n"
+    "UID:apple-acme\r\nEND:VCARD\r\n"
+    "BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:org\r\nFN:Globex\r\nORG:Globex\r\n"
+    "TEL:+1 202 555 0199\r\nEND:VCARD\r\n"
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;Jane;;;\r\nFN:Jane Doe\r\nORG:Acme Tools\r\n"
+    "EMAIL:jane@acme.example\r\nEND:VCARD\r\n"
+)
+
+
+def _companies(crm) -> list[dict]:
+    rows = json.loads(crm("company", "list", "-f", "json").stdout)
+    keys = ("name", "emails", "phones", "website", "address", "notes", "tags")
+    return sorted(({k: c.get(k) for k in keys} for c in rows), key=lambda c: c["name"])
+
+
+@pytest.mark.parametrize("version", ["3.0", "4.0"])
+def test_company_cards_come_back_as_companies(folder: Path, crm, tmp_path, version):
+    source = tmp_path / "cards.vcf"
+    source.write_text(COMPANY_CARDS)
+    result = crm("import", "vcard", str(source))
+    assert result.ok, result.stderr
+    before = _companies(crm)
+    assert [c["name"] for c in before] == ["Acme Tools", "Globex"]
+    assert before[0]["phones"] == ["+44 20 7946 0001"] and before[0]["notes"]
+    exported = tmp_path / "all.vcf"
+    result = crm("export", "vcard", "--type", "all", "--out", str(exported), "--version", version)
+    assert result.ok, result.stderr
+    text = exported.read_text()
+    assert text.count("BEGIN:VCARD") == 3
+    assert ("KIND:org" if version == "4.0" else "X-ABShowAs:COMPANY") in text
+    only = crm("export", "vcard", "--type", "companies")
+    assert only.ok and only.stdout.count("BEGIN:VCARD") == 2 and "Jane" not in only.stdout
+    target = tmp_path / "again"
+    assert crm("--dir", str(target), "init", "--no-git").ok
+    result = crm("--dir", str(target), "import", "vcard", str(exported))
+    assert result.ok, result.stderr
+    os.chdir(target)
+    assert _companies(crm) == before
+    assert _contacts(crm)["jane-doe"]["company"] == "acme-tools"
+    os.chdir(folder)
+    result = crm("import", "vcard", str(exported))
+    assert "created" not in result.stderr and "updated" not in result.stderr, result.stderr
+    assert crm("export", "vcard", "--type", "people").exit_code == 2

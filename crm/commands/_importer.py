@@ -61,10 +61,10 @@ class Importer:
     @staticmethod
     def _add(idx: Index, rec: Record) -> None:
         idx.add(rec.id, rec.data)
-        if rec.type is CONTACT:  # the UID `crm export vcard` gave a contact that had none
+        if rec.type.name in ("contact", "company"):  # the UID `crm export vcard` made for it
             from crm.vcard import made_uid
 
-            idx.by_external.setdefault(("vcard", made_uid(rec.id)), rec.id)
+            idx.by_external.setdefault(("vcard", made_uid(rec.id, rec.type.name)), rec.id)
 
     def _lookalikes(self, rtype: RecordType, data: dict[str, Any]) -> list[str]:
         """Warnings for a new record that looks like one we had: `crm merge` can join them."""
@@ -213,7 +213,11 @@ class Importer:
         if incoming.external is not None:
             system, ext_id = incoming.external
             ids = data.get("external_ids")
-            ours = current_id is not None and system == "vcard" and ext_id == made_uid(current_id)
+            ours = (
+                current_id is not None
+                and system == "vcard"
+                and ext_id == made_uid(current_id, rtype.name)
+            )
             if not ours and (not isinstance(ids, dict) or str(ids.get(system)) != ext_id):
                 edits.append(Edit("set", ("external_ids", system), ext_id))
         custom = data.get("custom")

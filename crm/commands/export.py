@@ -118,11 +118,19 @@ def vcard(
     version: Annotated[
         str, typer.Option("--version", help="vCard version: 3.0 (most readers) or 4.0.")
     ] = "3.0",
+    kinds: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="contacts, companies (as company cards), or all.",
+            metavar="contacts|companies|all",
+        ),
+    ] = "contacts",
     where: WhereOpt = None,
     tag: TagFilterOpt = None,
     segment: SegmentOpt = None,
 ) -> None:
-    """Contacts as vCards, for a phone, Apple or Google Contacts, khard, Thunderbird.
+    """Contacts (and companies) as vCards, for a phone, Apple or Google Contacts, khard.
 
     Every card has a UID that never changes (the one it was imported with, else one made
     from the contact's id), so importing the export again updates the contacts instead of
@@ -134,6 +142,7 @@ def vcard(
       crm export vcard --out contacts.vcf
       crm export vcard --dir ~/.contacts/crm --where "tags=client"
       crm export vcard --version 4.0 > all.vcf
+      crm export vcard --type all --out everyone.vcf
     """
     from crm import vcard as codec
     from crm.store import atomic
@@ -142,26 +151,30 @@ def vcard(
         raise UsageError("choose --out or --dir, not both")
     if version not in ("3.0", "4.0"):
         raise UsageError(f"--version must be 3.0 or 4.0; got '{version}'")
+    types = {"contacts": (CONTACT,), "companies": (COMPANY,), "all": (CONTACT, COMPANY)}
+    if kinds not in types:
+        raise UsageError(f"--type must be contacts, companies or all; got '{kinds}'")
     ctx = app_context()
-    chosen = [rec for rec, _ in select(ctx, CONTACT, where, tag, segment)]
+    chosen = [rec for rtype in types[kinds] for rec, _ in select(ctx, rtype, where, tag, segment)]
     companies = {r.id: r.title for r in scan(ctx, COMPANY, quiet=True)}
     cards: dict[str, str] = {}
-    with output.progress(len(chosen), "Exporting contacts") as advance:
+    with output.progress(len(chosen), "Exporting cards") as advance:
         for rec in chosen:
-            uid = card_uid(rec.id, rec.data)
+            uid = card_uid(rec.id, rec.data, rec.type.name)
             if uid in cards:  # a copied file kept its UID: the copy's card gets its own
                 from crm.vcard import made_uid
 
-                output.warn(f"contacts/{rec.id}.yaml: its vCard UID is another contact's too")
-                uid = made_uid(rec.id)
+                output.warn(f"{rec.path}: its vCard UID is another record's too")
+                uid = made_uid(rec.id, rec.type.name)
             company_id = rec.data.get("company")
             cards[uid] = codec.write(
                 rec.data,
                 uid=uid,
                 company=companies.get(company_id) if isinstance(company_id, str) else None,
-                photo=_photo(ctx, rec.data, rec.id),
+                photo=_photo(ctx, rec.data, rec.id) if rec.type is CONTACT else None,
                 version=version,
                 revision=_revision(rec.data.get("updated")),
+                organization=rec.type is COMPANY,
             )
             advance()
     if vdir is None:
@@ -197,14 +210,15 @@ def _written_by_us(path: Path) -> bool:
     return False
 
 
-def card_uid(rid: str, data: Mapping[str, Any]) -> str:
-    """The UID a contact's card carries: the one it came with, else one made from its id."""
+def card_uid(rid: str, data: Mapping[str, Any], rtype: str = "contact") -> str:
+    """The UID a contact's (company's) card carries: the one it came with, else one made from
+    its id."""
     from crm.vcard import made_uid
 
     ids = data.get("external_ids")
     if isinstance(ids, Mapping) and ids.get("vcard"):
         return str(ids["vcard"])
-    return made_uid(rid)
+    return made_uid(rid, rtype)
 
 
 def _file_stem(uid: str) -> str:

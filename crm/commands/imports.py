@@ -14,7 +14,7 @@ from crm import output
 from crm.commands._options import CrmTyper, DryRunOpt, FormatOpt
 from crm.context import app_context
 from crm.errors import DataError, UsageError
-from crm.models import COMPANY, CONTACT, DEAL, LEAD, RecordType
+from crm.models import COMPANY, CONTACT, DEAL, LEAD, RECORD_TYPES, RecordType
 
 if TYPE_CHECKING:
     from crm.commands._importer import Importer
@@ -261,6 +261,14 @@ def csv(
             raise UsageError(f"--map takes COLUMN=FIELD, got '{item}'")
         overrides[column.strip()] = target.strip()
     table = tabular.read_table(_read(file), str(file))
+    if table.mixed:
+        shown = ", ".join(str(n) for n in table.mixed[:5]) + (
+            ", ..." if len(table.mixed) > 5 else ""
+        )
+        output.warn(
+            f"{file}:{table.mixed[0]}: bytes that are not UTF-8 in a UTF-8 file, read as "
+            f"Windows-1252 (line {shown}): check those cells"
+        )
     chosen = preset.lower() if preset else tabular.guess_preset(table.header)
     row_to_mapped = tabular.mapper(table.header, rtype.name, chosen, overrides)
     declared = app_context().config.custom_fields(rtype.name)
@@ -363,7 +371,7 @@ def json_(
     import sys
 
     from crm import backup
-    from crm.records import Record, validate
+    from crm.records import Record, dangling, validate
     from crm.store import yamlio
 
     source = str(file)
@@ -377,6 +385,13 @@ def json_(
     counts = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
     skipped: set[tuple[str, str]] = set()
     written: set[tuple[str, str]] = set()
+    incoming = {(rtype.name, rid) for rtype, rid, _ in contents.records}
+
+    def exists(tname: str, rid: str) -> bool:
+        if (tname, rid) in incoming:
+            return True
+        return tname in RECORD_TYPES and ctx.store.exists(RECORD_TYPES[tname], rid)
+
     with ctx.store.transaction(dry_run=dry_run) as tx:
         if with_config and contents.config is not None:
             tx.write_config(contents.config)
@@ -397,10 +412,12 @@ def json_(
                 counts["created"] += 1
             tx.write_text(rtype, rid, yamlio.dump_new(backup.typed(data)))
             written.add((rtype.name, rid))
+            record = Record(type=rtype, id=rid, data=data, path=ctx.store.rel(path))
+            issues = dangling(record, exists)
             if not with_config:  # the folder's own settings judge the record
-                rel = ctx.store.rel(path)
-                for issue in validate(Record(type=rtype, id=rid, data=data, path=rel), ctx.config):
-                    output.warn(f"{issue} (imported as it is; see `crm check`)")
+                issues = [*validate(record, ctx.config), *issues]
+            for issue in issues:
+                output.warn(f"{issue} (imported as it is; see `crm check`)")
         for rtype, rid, suffix, blob in contents.files:
             path = ctx.store.folder(rtype) / f"{rid}.{suffix}"
             try:
@@ -423,8 +440,10 @@ def json_(
     if dry_run:
         output.emit_diff(tx.changes)
     parts = ", ".join(f"{n} {what}" for what, n in counts.items())
+    total = len(contents.records)
     output.info(
-        ("Would import " if dry_run else "Imported ") + f"{len(contents.records)} records: {parts}"
+        ("Would import " if dry_run else "Imported ")
+        + f"{total} record{'' if total == 1 else 's'}: {parts}"
     )
     if counts["skipped"]:
         raise typer.Exit(1)

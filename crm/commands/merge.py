@@ -84,7 +84,7 @@ def merge(
 
 
 def _plan(ctx: AppContext, rtype: RecordType, keep: str, others: list[str], prefer: Prefer) -> Plan:
-    from crm import merging
+    from crm import dates, merging
     from crm.matching import region_of
     from crm.records import validate
 
@@ -103,7 +103,12 @@ def _plan(ctx: AppContext, rtype: RecordType, keep: str, others: list[str], pref
             )
         everything[user.name] = scan.records
     plan = merging.plan(
-        kept, merged, everything, prefer=prefer, region=region_of(ctx.config.business)
+        kept,
+        merged,
+        everything,
+        prefer=prefer,
+        region=region_of(ctx.config.business),
+        now=dates.now(),
     )
     issues = validate(_as_record(kept, plan.data), ctx.config)
     if issues:
