@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean bench
 
 $(BIN)/.installed: pyproject.toml
 	sh scripts/system-deps.sh
@@ -25,6 +25,13 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check crm tests
 	$(BIN)/ruff format --check crm tests
 	$(BIN)/mypy
+
+## Time every command on generated folders of each size; writes docs/benchmarks.md.
+## make bench SIZES=1000,10000 RUNS=3
+SIZES ?= 1000,10000,100000
+RUNS ?= 5
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py --sizes $(SIZES) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
