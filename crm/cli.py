@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         False,
     ),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
+    "cache": ("crm.commands.cache", "The cache of parsed records: clear it.", True),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)
 _HELP = """A CRM for freelancers, kept as plain YAML files in a git repository you own.
@@ -75,10 +76,30 @@ Start with `crm init`, then `crm contact add --help`. Exit codes: docs/cli.md.
 """
 
 
+def _completed_words() -> list[str] | None:
+    """The words before the one a shell asks completions for (None: cannot tell)."""
+    import shlex
+
+    try:
+        if "COMP_WORDS" in os.environ:  # bash
+            words = shlex.split(os.environ["COMP_WORDS"])
+            return words[1 : int(os.environ.get("COMP_CWORD", len(words)))]
+        typed = os.environ.get("_TYPER_COMPLETE_ARGS")  # zsh, fish, PowerShell
+        if typed is None:
+            return None
+        words = shlex.split(typed)[1:]
+        return words if typed.endswith(" ") or not words else words[:-1]
+    except ValueError:  # an unclosed quote
+        return None
+
+
 def _invoked(args: list[str]) -> str | None:
     """The command named on the command line; "" if none; None when every module is needed."""
-    if "_CRM_COMPLETE" in os.environ:
-        return None
+    if "_CRM_COMPLETE" in os.environ:  # a shell asking: only the command being typed is needed
+        words = _completed_words()
+        if words is None:
+            return None
+        args = words
     skip = False
     for arg in args:
         if skip:

@@ -52,9 +52,20 @@ def today() -> dt.date:
 
 def local_zone() -> dt.tzinfo:
     """The user's time zone with its daylight-saving rules: $TZ, else the system's."""
+    key = os.environ.get("TZ", "")
+    zone = _ZONES.get(key)
+    if zone is None:
+        zone = _ZONES[key] = _find_zone(key)
+    return zone
+
+
+_ZONES: dict[str, dt.tzinfo] = {}  # by $TZ: asked for once per date shown
+
+
+def _find_zone(tz: str) -> dt.tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    names = [os.environ.get("TZ", "").lstrip(":")]
+    names = [tz.lstrip(":")]
     with contextlib.suppress(OSError):
         names.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
     for name in names:

@@ -209,3 +209,34 @@ def test_a_plain_list_imports_only_what_it_needs(crm, folder):
         "pydantic",
     }
     assert "crm.commands.contact" not in loaded  # only the group being run is imported
+
+
+def test_version_imports_neither_typer_nor_the_store(folder):
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "crm", "--version"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.startswith("crm ")
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()}
+    assert not imported & {"typer", "yaml", "rich", "crm.store.repo", "crm.models"}
+
+
+def test_completion_imports_only_the_command_being_typed(crm, folder):
+    import os
+
+    env = {
+        **os.environ,
+        "_CRM_COMPLETE": "complete_bash",
+        "COMP_WORDS": "crm deal move ",
+        "COMP_CWORD": "3",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "[]"], cwd=folder, capture_output=True, text=True, env=env
+    )
+    line = [x for x in out.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    loaded = set(json.loads(line[8:]))
+    assert "crm.commands.deal" in loaded
+    assert not any(m.startswith(("crm.commands.contact", "crm.commands.invoice")) for m in loaded)
+    assert not any(m.startswith(("rich", "ruamel", "jinja2")) for m in loaded)

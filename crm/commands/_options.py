@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from crm import output
+from crm.commands import _complete
 from crm.context import settings
 from crm.errors import CrmError
 from crm.output import Format
@@ -82,7 +83,10 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-RefArg = Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")]
+RefArg = Annotated[
+    str,
+    typer.Argument(help="Id, unique id prefix, email or name.", autocompletion=_complete.record),
+]
 FormatOpt = Annotated[
     Format | None,
     typer.Option(
@@ -118,18 +122,33 @@ LimitOpt = Annotated[
 ]
 TagFilterOpt = Annotated[
     list[str] | None,
-    typer.Option("--tag", "-t", help="Only records with this tag (repeatable: all must match)."),
+    typer.Option(
+        "--tag",
+        "-t",
+        help="Only records with this tag (repeatable: all must match).",
+        autocompletion=_complete.tag,
+    ),
 ]
 SegmentOpt = Annotated[
     str | None,
     typer.Option("--segment", help="Only records in this segment (crm.yaml `segments:`)."),
 ]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).")]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", "-t", help="A tag (repeatable).", autocompletion=_complete.tag),
+]
 # For commands where -t means --type (log, activity list).
-LongTagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+LongTagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="A tag (repeatable).", autocompletion=_complete.tag),
+]
 LongTagFilterOpt = Annotated[
     list[str] | None,
-    typer.Option("--tag", help="Only records with this tag (repeatable: all must match)."),
+    typer.Option(
+        "--tag",
+        help="Only records with this tag (repeatable: all must match).",
+        autocompletion=_complete.tag,
+    ),
 ]
 FieldOpt = Annotated[
     list[str] | None,

@@ -16,6 +16,7 @@ from crm.commands._options import (
     DryRunOpt,
     FormatOpt,
     LimitOpt,
+    RefArg,
     SegmentOpt,
     SortOpt,
     TagFilterOpt,
@@ -205,6 +206,19 @@ def select(
     ]
 
 
+def select_records(
+    ctx: AppContext,
+    rtype: RecordType,
+    where: str | None,
+    tags: Sequence[str] | None,
+    segment: str | None,
+) -> list[Record]:
+    """`select` for callers that need only the records: without filters, no JSON is made."""
+    if not (where or tags or segment):
+        return scan(ctx, rtype)
+    return [rec for rec, _ in select(ctx, rtype, where, tags, segment)]
+
+
 def chosen_pipeline(config: Config, name: str | None) -> Pipeline:
     """The pipeline --pipeline names (the default one for None)."""
     chosen = config.pipeline(name)
@@ -224,7 +238,7 @@ def deal_lines(
     """
     config = ctx.config
     now = dates.now()
-    lines = [deal_line(rec, config, now) for rec, _ in select(ctx, DEAL, where, tags, segment)]
+    lines = [deal_line(rec, config, now) for rec in select_records(ctx, DEAL, where, tags, segment)]
     unplaced = [line.record.id for line in lines if line.stage is None]
     if unplaced:
         shown = ", ".join(unplaced[:5]) + (", ..." if len(unplaced) > 5 else "")
@@ -456,7 +470,7 @@ def record_app(
     """
 
     def show(
-        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        ref: RefArg,
         fmt: FormatOpt = None,
     ) -> None:
         ctx = app_context()
@@ -494,7 +508,7 @@ def record_app(
     """
 
     def set_fields(
-        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        ref: RefArg,
         assignments: Annotated[
             list[str] | None,
             typer.Argument(
@@ -538,7 +552,7 @@ def record_app(
     """
 
     def edit(
-        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        ref: RefArg,
         dry_run: DryRunOpt = False,
     ) -> None:
         ctx = app_context()
@@ -553,7 +567,7 @@ def record_app(
     """
 
     def remove(
-        ref: Annotated[str, typer.Argument(help="Id, unique id prefix, email or name.")],
+        ref: RefArg,
         force: Annotated[
             bool, typer.Option("--force", help="Remove even if referenced; clear those references.")
         ] = False,

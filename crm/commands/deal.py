@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from crm import output
+from crm.commands import _complete
 from crm.commands._options import DryRunOpt, FieldOpt, IdOpt, NotesOpt, RefArg, TagOpt
 from crm.commands._records import add_record, done, find, record_app, resolver
 from crm.context import app_context
@@ -32,11 +33,19 @@ def add(
     ] = None,
     pipeline: Annotated[
         str | None,
-        typer.Option("--pipeline", help="A pipeline from crm.yaml. Default: the first."),
+        typer.Option(
+            "--pipeline",
+            help="A pipeline from crm.yaml. Default: the first.",
+            autocompletion=_complete.pipeline,
+        ),
     ] = None,
     stage: Annotated[
         str | None,
-        typer.Option("--stage", help="A stage of the pipeline. Default: its first."),
+        typer.Option(
+            "--stage",
+            help="A stage of the pipeline. Default: its first.",
+            autocompletion=_complete.stage,
+        ),
     ] = None,
     probability: Annotated[
         str | None, typer.Option("--probability", help="0-100. Default: the stage's.")
@@ -115,7 +124,9 @@ def _change_stage(
 @app.command("move")
 def move(
     ref: RefArg,
-    stage: Annotated[str, typer.Argument(help="The stage to move to.")],
+    stage: Annotated[
+        str, typer.Argument(help="The stage to move to.", autocompletion=_complete.stage)
+    ],
     dry_run: DryRunOpt = False,
 ) -> None:
     """Move a deal to another stage of its pipeline; the change is dated in its history.

@@ -11,7 +11,7 @@ import typer
 
 from crm import output
 from crm.commands._options import CrmTyper, SegmentOpt, TagFilterOpt, WhereOpt
-from crm.commands._records import done, scan, select
+from crm.commands._records import done, scan, select, select_records
 from crm.context import AppContext, app_context
 from crm.errors import UsageError
 from crm.models import (
@@ -155,7 +155,9 @@ def vcard(
     if kinds not in types:
         raise UsageError(f"--type must be contacts, companies or all; got '{kinds}'")
     ctx = app_context()
-    chosen = [rec for rtype in types[kinds] for rec, _ in select(ctx, rtype, where, tag, segment)]
+    chosen = [
+        rec for rtype in types[kinds] for rec in select_records(ctx, rtype, where, tag, segment)
+    ]
     companies = {r.id: r.title for r in scan(ctx, COMPANY, quiet=True)}
     cards: dict[str, str] = {}
     with output.progress(len(chosen), "Exporting cards") as advance:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from crm import dates, output
+from crm.commands import _complete
 from crm.commands._options import FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
 from crm.commands._records import chosen_pipeline, deal_lines
 from crm.context import app_context
@@ -23,7 +24,12 @@ def forecast(
     ] = 6,
     name: Annotated[
         str | None,
-        typer.Option("--pipeline", "-p", help="Only this pipeline (default: all of them)."),
+        typer.Option(
+            "--pipeline",
+            "-p",
+            help="Only this pipeline (default: all of them).",
+            autocompletion=_complete.pipeline,
+        ),
     ] = None,
     where: WhereOpt = None,
     tag: TagFilterOpt = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from crm import output
+from crm.commands import _complete
 from crm.commands._options import FormatOpt, SegmentOpt, TagFilterOpt, WhereOpt
 from crm.commands._records import chosen_pipeline, deal_lines
 from crm.context import app_context
@@ -16,7 +17,12 @@ from crm.pipeline import board
 def pipeline(
     name: Annotated[
         str | None,
-        typer.Option("--pipeline", "-p", help="Which pipeline (default: the first in crm.yaml)."),
+        typer.Option(
+            "--pipeline",
+            "-p",
+            help="Which pipeline (default: the first in crm.yaml).",
+            autocompletion=_complete.pipeline,
+        ),
     ] = None,
     where: WhereOpt = None,
     tag: TagFilterOpt = None,

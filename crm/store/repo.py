@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from crm.config import CONFIG_FILE, Config, parse_config
 from crm.errors import ConfigError, ConflictError, DataError, NotFoundError
 from crm.models import RECORD_TYPES, Issue, RecordType
 from crm.records import Edit, Record, apply
-from crm.store import atomic, journal, yamlio
+from crm.store import atomic, cache, journal, yamlio
 from crm.store.folder import STATE_DIR
 from crm.store.lock import folder_lock
 
@@ -101,16 +102,8 @@ class Store:
             raise NotFoundError(f"no {rtype.name} '{rid}'") from exc
         except OSError as exc:
             raise DataError(rel, f"cannot be read: {exc.strerror}") from exc
-        loaded = yamlio.parse(yamlio.decode(raw, rel), rel)
-        data = loaded.data
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise DataError(rel, f"must be a mapping of fields, not {type(data).__name__}", line=1)
-        for key in data:
-            if not isinstance(key, str):
-                raise DataError(rel, f"key {key!r} is not text", line=loaded.lines.get(str(key)))
-        return Record(type=rtype, id=rid, data=data, path=rel, lines=loaded.lines, raw=loaded.raw)
+        data, lines, texts = _parsed(raw, rel)
+        return Record(type=rtype, id=rid, data=data, path=rel, lines=lines, raw=texts)
 
     def read(self, rtype: RecordType, rid: str) -> Record:
         path = self.path_of(rtype, rid)
@@ -119,11 +112,85 @@ class Store:
         return self.load(rtype, path)
 
     def scan(self, rtype: RecordType) -> Scan:
-        """Every readable record of a type, and a DataError for each file that is not."""
+        """Every readable record of a type, and a DataError for each file that is not.
+
+        Files unchanged since the last scan come from the cache (crm.store.cache).
+        """
+        if not cache.enabled():
+            return self._scan_files(rtype)
+        folder = self.folder(rtype)
+        try:
+            listing = os.scandir(folder)
+        except FileNotFoundError:
+            return Scan([], [])
+        store = cache.Cache(self.root)
+        before = store.load(rtype.plural)
+        after: dict[str, cache.Entry] = {}
+        records: list[Record] = []
+        problems: list[DataError] = []
+        changed = False
+        now = time.time_ns()
+        enabled = gc.isenabled()
+        gc.disable()  # the collector would rescan the growing result on every allocation burst
+        try:
+            with listing:
+                entries = sorted(
+                    (e for e in listing if e.name.endswith(SUFFIX) and not e.name.startswith(".")),
+                    key=lambda e: e.name,
+                )
+            for entry in entries:
+                try:
+                    stamp = cache.stamp_of(entry.stat())
+                except FileNotFoundError:  # deleted while we listed
+                    continue
+                except OSError:
+                    stamp = None
+                known = before.get(entry.name)
+                payload: tuple[Any, ...] | None
+                fresh = known is None or known[0] != stamp
+                if not fresh and known is not None:
+                    payload = known[1]
+                else:
+                    payload = self._payload(rtype, Path(entry.path))
+                    if payload is None:
+                        continue
+                if stamp is not None and not entry.is_symlink() and not cache.is_racy(stamp, now):
+                    after[entry.name] = (stamp, payload)
+                    changed = changed or fresh
+                elif entry.name in before:
+                    changed = True
+                rel = f"{rtype.plural}/{entry.name}"
+                if payload[0] == "ok":
+                    rid = entry.name.removesuffix(SUFFIX)
+                    _, data, lines, texts = payload
+                    records.append(
+                        Record(type=rtype, id=rid, data=data, path=rel, lines=lines, raw=texts)
+                    )
+                else:
+                    _, detail, line, hint = payload
+                    problems.append(DataError(rel, detail, line=line, hint=hint))
+        finally:
+            if enabled:
+                gc.enable()
+        if changed or len(after) != len(before):
+            store.save(rtype.plural, after)
+        return Scan(records, problems)
+
+    def _payload(self, rtype: RecordType, path: Path) -> tuple[Any, ...] | None:
+        """What the cache keeps of a file: its record's parts, or the error; None if gone."""
+        try:
+            rec = self.load(rtype, path)
+        except DataError as exc:
+            return ("error", exc.detail, exc.line, exc.hint)
+        except NotFoundError:
+            return None
+        return ("ok", rec.data, dict(rec.lines), dict(rec.raw))
+
+    def _scan_files(self, rtype: RecordType) -> Scan:
         records: list[Record] = []
         problems: list[DataError] = []
         enabled = gc.isenabled()
-        gc.disable()  # the collector would rescan the growing result on every allocation burst
+        gc.disable()
         try:
             for path in self.files(rtype):
                 try:
@@ -150,6 +217,20 @@ class Store:
 
     def transaction(self, *, dry_run: bool = False) -> Transaction:
         return Transaction(self, dry_run=dry_run)
+
+
+def _parsed(raw: bytes, rel: str) -> tuple[dict[str, Any], dict[str, int], dict[str, str]]:
+    """A record file's data, the line of each key and the raw text of each retyped scalar."""
+    loaded = yamlio.parse(yamlio.decode(raw, rel), rel)
+    data = loaded.data
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DataError(rel, f"must be a mapping of fields, not {type(data).__name__}", line=1)
+    for key in data:
+        if not isinstance(key, str):
+            raise DataError(rel, f"key {key!r} is not text", line=loaded.lines.get(str(key)))
+    return data, loaded.lines, loaded.raw
 
 
 def _inside(path: Path, root: Path) -> bool:
