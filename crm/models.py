@@ -97,7 +97,17 @@ class RecordType:
 
     def refs(self) -> tuple[Field, ...]:
         """Fields that hold ids of other records: one (REF) or several (REFS)."""
-        return tuple(f for f in self.fields if f.kind in (Kind.REF, Kind.REFS))
+        found = _REFS.get(self.name)
+        if found is None or found[0] is not self.fields:
+            found = _REFS[self.name] = (
+                self.fields,
+                tuple(f for f in self.fields if f.kind in (Kind.REF, Kind.REFS)),
+            )
+        return found[1]
+
+
+# RecordType.refs() by type name (asked once per record in folder-wide checks)
+_REFS: dict[str, tuple[tuple[Field, ...], tuple[Field, ...]]] = {}
 
 
 def _common_tail(*kept: Field) -> tuple[Field, ...]:

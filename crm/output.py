@@ -94,6 +94,8 @@ def _one_line(message: str) -> str:
 
 def cell(value: Any) -> str:
     """A value as one line of text for tables, CSV and TSV."""
+    if type(value) is str:  # most cells
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -150,8 +152,11 @@ def emit_rows(
         out.write("\n".join(lines) + "\n")
 
 
+_TSV = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
+
+
 def _tsv(text: str) -> str:
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    return text.translate(_TSV)
 
 
 def _json(value: Any, out: TextIO) -> None:

@@ -253,6 +253,8 @@ def _comparison(path: tuple[str, ...], op: str, wanted: str) -> Predicate:
 
 def collation_key(text: str) -> str:
     """Text as it sorts for people: Bäckerei with Backhaus, Émile with Emil, case ignored."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -289,6 +291,8 @@ def sort_objects(
 ) -> list[dict[str, Any]]:
     """`objs` ordered by the field at `path`; records without a value stay last either way."""
     key = sort_key(path)
-    filled = [o for o in objs if key(o)[0] != _EMPTY]
-    empty = [o for o in objs if key(o)[0] == _EMPTY]
-    return sorted(filled, key=key, reverse=descending) + empty
+    keyed = [(key(o), o) for o in objs]
+    filled = [pair for pair in keyed if pair[0][0] != _EMPTY]
+    empty = [o for k, o in keyed if k[0] == _EMPTY]
+    filled.sort(key=lambda pair: pair[0], reverse=descending)
+    return [o for _, o in filled] + empty

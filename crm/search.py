@@ -41,6 +41,8 @@ _WEIGHTS = {
 
 def fold(text: str) -> str:
     """Text as search compares it: no accents, no case (Jürgen finds jurgen and JÜRGEN)."""
+    if text.isascii():  # most text: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -101,6 +103,24 @@ def _match(term: str, field: str, text: str) -> tuple[int, str] | None:
     return weight + (2 if whole else 0), _snippet(text, max(position, 0), len(term))
 
 
+def _may_match(terms: Sequence[str], values: Sequence[tuple[str, str]]) -> bool:
+    """Whether every term occurs somewhere in the record: one test of the whole record
+    spares matching field by field in the many records that cannot match."""
+    blob = fold("\n".join(" ".join(text.split()) for _, text in values))
+    phones = None
+    for term in terms:
+        if term in blob:
+            continue
+        digits = _digits(term).lstrip("0")
+        if len(digits) < 2:
+            return False
+        if phones is None:
+            phones = "|".join(_digits(t) for f, t in values if f.startswith("phones"))
+        if digits not in phones:
+            return False
+    return True
+
+
 def search(query: str, records: Sequence[Record]) -> list[Hit]:
     """Records in which every word of `query` occurs, best matches first."""
     terms = [fold(t) for t in query.split() if t.strip()]
@@ -109,6 +129,8 @@ def search(query: str, records: Sequence[Record]) -> list[Hit]:
     hits = []
     for rec in records:
         values = list(_values(rec.data))
+        if not _may_match(terms, values):
+            continue
         score = 0
         matches: dict[str, str] = {}
         for term in terms:

@@ -168,3 +168,18 @@ def test_cache_clear_and_a_folder_that_cannot_hold_one(folder: Path, crm, trusti
     assert crm("cache", "clear").ok
     result = crm("contact", "list", "-f", "tsv", env={"CRM_NO_CACHE": "1"})
     assert "Ada" in result.stdout
+
+
+def test_records_from_the_cache_still_know_their_lines(folder: Path, crm, trusting):
+    from crm.models import CONTACT
+    from crm.store.repo import Store
+
+    (folder / "contacts" / "ada.yaml").write_text("# Ada\nname: Ada\nemails:\n  - nope\n")
+    first = Store(folder).scan(CONTACT).records[0]
+    again = Store(folder).scan(CONTACT).records[0]  # from the cache: data only
+    assert again.data == first.data == {"name": "Ada", "emails": ["nope"]}
+    assert dict(again.lines) == dict(first.lines) == {"name": 2, "emails": 3, "emails.0": 4}
+    assert str(again.issue("emails.0", "bad")) == "contacts/ada.yaml:4: emails.0: bad"
+    result = crm("check")
+    assert result.exit_code == 1 and "contacts/ada.yaml:4: emails" in result.stdout
+    assert crm("check").stdout == result.stdout  # the findings kept in the cache

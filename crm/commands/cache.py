@@ -16,6 +16,10 @@ def clear() -> None:
     Never needed: the cache checks every file's size, times and inode on each run and is
     rebuilt by itself when anything differs. The YAML files are the data; the cache only
     spares parsing them again.
+
+    \b
+    Example:
+      crm cache clear
     """
     from crm.store.cache import Cache
 

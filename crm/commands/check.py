@@ -8,12 +8,13 @@ from pathlib import Path
 
 import typer
 
-from crm import invoicing, output, scoring
+from crm import dates, invoicing, output, scoring
 from crm.commands._options import FormatOpt
+from crm.config import CONFIG_FILE, Config
 from crm.context import app_context
 from crm.models import Issue
 from crm.output import Format
-from crm.records import validate, validate_links
+from crm.records import Record, validate, validate_links
 
 
 def check(fmt: FormatOpt = None) -> None:
@@ -35,9 +36,10 @@ def check(fmt: FormatOpt = None) -> None:
     for problem in unreadable:
         message = f"{problem.detail} ({problem.hint})" if problem.hint else problem.detail
         issues.append(Issue(problem.path, problem.line, message))
+    salt = (_settings_digest(ctx.root), dates.today().isoformat())
     for records in everything.values():
-        for rec in records:
-            issues.extend(validate(rec, config))
+        found = ctx.store.derived("check", records, salt, lambda rec: _judged(rec, config))
+        issues.extend(Issue(*item) for items in found for item in items)
     issues.extend(validate_links(everything))
     issues.extend(invoicing.problems(everything, config, _reader(ctx.root)))
     issues.extend(scoring.problems(config))
@@ -54,6 +56,21 @@ def check(fmt: FormatOpt = None) -> None:
         output.info(f"{count} records checked: {len(issues) or 'no'} problem(s)")
     if issues:
         raise typer.Exit(1)
+
+
+def _judged(rec: Record, config: Config) -> tuple[tuple[str, int | None, str], ...]:
+    """The record's own problems, as plain data the cache can keep."""
+    return tuple((i.path, i.line, i.message) for i in validate(rec, config))
+
+
+def _settings_digest(root: Path) -> str:
+    """What a record is judged by besides its file: crm.yaml."""
+    import hashlib
+
+    try:
+        return hashlib.sha256((root / CONFIG_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _reader(root: Path) -> Callable[[str], bytes | None]:

@@ -25,13 +25,13 @@ from typing import Any
 from crm import __version__
 from crm.store.folder import STATE_DIR
 
-FORMAT = 1
+FORMAT = 2
 CACHE_DIR = f"{STATE_DIR}/cache"
 RACY_NS = 2_000_000_000  # files changed this recently are parsed again next time
 _TEMP_PREFIX = ".tmp-"
 
 Stamp = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
-Entry = tuple[Stamp, tuple[Any, ...]]  # payload: ("ok", data, lines, raw) | ("error", ...)
+Entry = tuple[Stamp, tuple[Any, ...]]  # payload: ("ok", data) | ("error", detail, line, hint)
 
 
 def enabled() -> bool:

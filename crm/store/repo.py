@@ -6,7 +6,7 @@ import contextlib
 import gc
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,7 @@ class Scan:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._stamps: dict[str, cache.Stamp] = {}  # of files scanned that the cache may keep
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -155,16 +156,23 @@ class Store:
                     if payload is None:
                         continue
                 if stamp is not None and not entry.is_symlink() and not cache.is_racy(stamp, now):
-                    after[entry.name] = (stamp, payload)
+                    after[entry.name] = (stamp, payload[:2] if payload[0] == "ok" else payload)
+                    self._stamps[f"{rtype.plural}/{entry.name}"] = stamp
                     changed = changed or fresh
                 elif entry.name in before:
                     changed = True
                 rel = f"{rtype.plural}/{entry.name}"
                 if payload[0] == "ok":
                     rid = entry.name.removesuffix(SUFFIX)
-                    _, data, lines, texts = payload
+                    if fresh:
+                        lines, texts = payload[2], payload[3]
+                    else:
+                        source = _Reparse(entry.path, rel)
+                        lines, texts = _Part(source, 2), _Part(source, 3)
                     records.append(
-                        Record(type=rtype, id=rid, data=data, path=rel, lines=lines, raw=texts)
+                        Record(
+                            type=rtype, id=rid, data=payload[1], path=rel, lines=lines, raw=texts
+                        )
                     )
                 else:
                     _, detail, line, hint = payload
@@ -176,6 +184,40 @@ class Store:
             store.save(rtype.plural, after)
         return Scan(records, problems)
 
+    def derived(
+        self, name: str, records: Sequence[Record], salt: Any, compute: Callable[[Record], Any]
+    ) -> list[Any]:
+        """`compute(rec)` for each record, kept in the cache beside the record's parse.
+
+        For what takes long and depends only on the record's file and `salt` (the settings it
+        is judged by): `crm check`'s findings. The values must be plain data (tuples, text).
+        """
+        if not cache.enabled() or not records:
+            return [compute(rec) for rec in records]
+        store = cache.Cache(self.root)
+        key = f"{name}-{records[0].type.plural}"
+        before = store.load(key)
+        after: dict[str, cache.Entry] = {}
+        out = []
+        for rec in records:
+            stamp = self._stamps.get(rec.path)
+            known = before.get(rec.path)
+            if (
+                stamp is not None
+                and known is not None
+                and known[0] == stamp
+                and known[1][0] == salt
+            ):
+                value = known[1][1]
+            else:
+                value = compute(rec)
+            if stamp is not None:
+                after[rec.path] = (stamp, (salt, value))
+            out.append(value)
+        if after != before:
+            store.save(key, after)
+        return out
+
     def _payload(self, rtype: RecordType, path: Path) -> tuple[Any, ...] | None:
         """What the cache keeps of a file: its record's parts, or the error; None if gone."""
         try:
@@ -184,7 +226,7 @@ class Store:
             return ("error", exc.detail, exc.line, exc.hint)
         except NotFoundError:
             return None
-        return ("ok", rec.data, dict(rec.lines), dict(rec.raw))
+        return ("ok", rec.data, dict(rec.lines), dict(rec.raw))  # the cache keeps the first two
 
     def _scan_files(self, rtype: RecordType) -> Scan:
         records: list[Record] = []
@@ -217,6 +259,51 @@ class Store:
 
     def transaction(self, *, dry_run: bool = False) -> Transaction:
         return Transaction(self, dry_run=dry_run)
+
+
+class _Reparse:
+    """The lines and raw texts of a record that came from the cache, which keeps only its data:
+    parsed again from its file the first time they are asked for (to report a problem)."""
+
+    __slots__ = ("_parts", "path", "rel")
+
+    def __init__(self, path: str, rel: str) -> None:
+        self.path = path
+        self.rel = rel
+        self._parts: tuple[Any, ...] | None = None
+
+    def __getitem__(self, index: int) -> Any:
+        if self._parts is None:
+            try:
+                with open(self.path, "rb") as handle:
+                    _, lines, texts = _parsed(handle.read(), self.rel)
+            except (OSError, DataError):  # changed since: no lines rather than wrong ones
+                lines, texts = {}, {}
+            self._parts = ("ok", None, lines, texts)
+        return self._parts[index]
+
+
+class _Part(Mapping[str, Any]):
+    """A record's lines (index 2) or raw texts (index 3), from a payload or a `_Reparse`."""
+
+    __slots__ = ("_index", "_source")
+
+    def __init__(self, source: Any, index: int) -> None:
+        self._source = source
+        self._index = index
+
+    def _map(self) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = self._source[self._index]
+        return found
+
+    def __getitem__(self, key: str) -> Any:
+        return self._map()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
 
 
 def _parsed(raw: bytes, rel: str) -> tuple[dict[str, Any], dict[str, int], dict[str, str]]:

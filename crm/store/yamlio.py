@@ -100,10 +100,8 @@ def parse(text: str, path: str) -> Loaded:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        walker = _Walker(path)
-        if node is not None:
-            walker.walk(node, "")
-        data = loader.construct_document(node) if node is not None else None
+        walker = _Walker(path, loader)
+        data = walker.build(node, "") if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -117,43 +115,77 @@ def parse(text: str, path: str) -> Loaded:
         raise DataError(path, "document is nested too deeply") from exc
     finally:
         loader.dispose()
-    return Loaded(_plain(data, path), walker.lines, walker.raw)
+    return Loaded(data, walker.lines, walker.raw)
+
+
+_MAP = yaml.MappingNode
+_SEQ = yaml.SequenceNode
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_SIMPLE_TAGS = frozenset(
+    {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+)
+
+
+# A date, or a UTC time to the second: ISO 8601 already as `iso()` writes it (an impossible
+# date such as 2026-02-30 stays the same text either way).
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?")
 
 
 class _Walker:
-    """Collects lines and raw texts from the node tree; refuses what no record may hold."""
+    """Builds JSON-like data from the node tree in one pass (the safe loader's constructor
+    would be a second, and turning its dates into text a third), collecting the line of every
+    key and item and the raw text of every unquoted scalar not read as text; refuses what no
+    record may hold."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, loader: Any) -> None:
         self.path = path
+        self.loader = loader
         self.lines: dict[str, int] = {}
         self.raw: dict[str, str] = {}
         self.count = 0
 
-    def walk(self, node: yaml.Node, prefix: str) -> None:
+    def build(self, node: yaml.Node, prefix: str) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise DataError(self.path, f"document has more than {MAX_NODES} nodes (aliases?)")
-        if isinstance(node, yaml.MappingNode):
+        tag = node.tag
+        if tag == STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value
+        if type(node) is _MAP and tag == "tag:yaml.org,2002:map":
+            out: dict[str, Any] = {}
+            lines = self.lines
             for key_node, value_node in node.value:
                 key = str(key_node.value)
                 dotted = f"{prefix}{key}"
                 line = key_node.start_mark.line + 1
-                if key_node.tag != STR_TAG:
+                if key_node.tag != STR_TAG or type(key_node) is not yaml.ScalarNode:
                     kind = _TAG_NAMES.get(key_node.tag, "something other than text")
                     message = f"key '{key}' is read as {kind}; put it in quotes"
                     raise DataError(self.path, message, line=line)
-                if dotted in self.lines:
-                    first = self.lines[dotted]
+                if dotted in lines:
+                    first = lines[dotted]
                     message = f"duplicate key '{dotted}' (first on line {first})"
                     raise DataError(self.path, message, line=line)
-                self.lines[dotted] = line
-                self.walk(value_node, dotted + ".")
-        elif isinstance(node, yaml.SequenceNode):
+                lines[dotted] = line
+                out[key] = self.build(value_node, dotted + ".")
+            return out
+        if type(node) is _SEQ and tag == "tag:yaml.org,2002:seq":
+            items = []
             for i, item in enumerate(node.value):
                 self.lines[f"{prefix}{i}"] = item.start_mark.line + 1
-                self.walk(item, f"{prefix}{i}.")
-        elif isinstance(node, yaml.ScalarNode) and node.tag != STR_TAG and not node.style:
+                items.append(self.build(item, f"{prefix}{i}."))
+            return items
+        if type(node) is yaml.ScalarNode and not node.style and tag != STR_TAG:
             self.raw[prefix[:-1]] = str(node.value)
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        if tag == _TIMESTAMP_TAG and _CANONICAL_TIME.fullmatch(node.value):
+            return node.value  # what reading it and writing it out as ISO 8601 would give
+        if tag in _SIMPLE_TAGS or tag == _TIMESTAMP_TAG:
+            value = self.loader.construct_object(node)
+        else:  # another tag: what the safe loader makes of it (or its refusal)
+            value = self.loader.construct_object(node, deep=True)
+        return _plain(value, self.path)
 
 
 def _plain(value: Any, path: str) -> Any:
