@@ -294,7 +294,7 @@ def _merge(
             merged[key] = _union([v for _, v in found], _normaliser(kind, region))
         elif kind is Kind.HISTORY:
             entries = [e for _, v in found if isinstance(v, list) for e in v]
-            merged[key] = sorted(entries, key=lambda e: _moment(_at(e)))
+            merged[key] = sorted(_distinct_entries(entries), key=lambda e: _moment(_at(e)))
         elif kind is Kind.LONGTEXT and all(isinstance(v, str) for _, v in found):
             merged[key] = _concatenated([v for _, v in found])
         elif found and all(isinstance(v, dict) for _, v in found) and kind is not Kind.FILE:
@@ -467,6 +467,25 @@ def _concatenated(texts: Sequence[str]) -> str:
 
 def _at(entry: Any) -> Any:
     return entry.get("at") if isinstance(entry, dict) else None
+
+
+def _distinct_entries(entries: Sequence[Any]) -> list[Any]:
+    """History entries without repeats: one entry for a moment and stage (status), however
+    many of the records had it (a copied file, a record merged twice)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            moment = _moment(_at(entry))
+            key: tuple[Any, ...] = (
+                moment if moment != float("inf") else str(plain(_at(entry))),
+                *(str(plain(entry.get(k))) for k in ("stage", "status", "pipeline")),
+            )
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(entry)
+    return out
 
 
 def _moment(value: Any) -> float:
