@@ -49,6 +49,7 @@ class Incoming:
     values: dict[str, Any]  # field key (`emails`, `address.city`, `custom.x`) -> text or texts
     external: tuple[str, str] | None = None  # (system, id): ("vcard", UID), ("salesforce", ...)
     company: str | None = None  # a company's name, found or created and linked
+    work_emails: tuple[str, ...] = ()  # emails marked as work ones: their domain names it too
     company_id: tuple[str, str] | None = None  # or its id in another system: found, never made
     contact: str | None = None  # a deal's contact: name or email of a contact we have
     extra: list[str] | None = None  # vCard lines with no field of ours (replace the kept ones)

@@ -224,7 +224,9 @@ class Index:
     ) -> tuple[str, str] | None:
         """The id of the record `data` is taken to be, and why (`external id`, `email`, ...).
 
-        `by` lists the kinds of key to try, in order; `name` matches an exact normalised name
+        `by` lists the kinds of key to try, in order. A record with another id of the system
+        `data` has an id of is not matched by domain or name, but is by email (one email, one
+        record). `name` matches an exact normalised name
         (how an imported company is found from a contact's organisation) — a person only when
         their phone numbers agree (one in common, or none on either side), a company only
         when their web domains do not differ.
@@ -245,8 +247,11 @@ class Index:
                 if rid is None:
                     continue
                 ours = self.external_of.get(rid, {})
-                if any(ours.get(system, ext_id) != ext_id for system, ext_id in theirs.items()):
+                if kind != "email" and any(
+                    ours.get(system, ext_id) != ext_id for system, ext_id in theirs.items()
+                ):
                     continue  # another record of that system: same name, not the same one
+                # (an email is one record's only: it matches whatever ids the two have)
                 return rid, "external id" if kind == "external" else kind
         return None
 

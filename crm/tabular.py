@@ -14,7 +14,7 @@ import datetime as dt
 import difflib
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -52,6 +52,7 @@ class Table:
     header_line: int = 1
     skipped: list[int] = field(default_factory=list)  # preamble and footer lines left out
     mixed: list[int] = field(default_factory=list)  # lines of a UTF-8 file read as cp1252
+    long: list[int] = field(default_factory=list)  # lines of rows with more cells than names
 
 
 _MAGIC = (
@@ -89,7 +90,7 @@ def read_table(
     text, delimiter, hinted_lines = _excel_sep_line(text)
     if delimiter is None:
         delimiter = _detect_delimiter(text)
-    raw = _parse(text, delimiter, source, max_cell)
+    raw = _parse(text, delimiter, source, max_cell, offset=hinted_lines)
     if not raw:
         raise DataError(source, "no header row: the file is empty")
     start, names = _find_header(raw)
@@ -101,6 +102,7 @@ def read_table(
     while len(header) >= 3 and body and len(body[-1][1]) == 1:
         skipped.append(body.pop()[0] + hinted_lines)
     rows = []
+    long = []
     for line, row in body:
         cells = [_cell(c) for c in row]
         padded = cells[: len(header)] + [""] * (len(header) - len(cells))
@@ -108,6 +110,7 @@ def read_table(
         extra = cells[len(header) :]
         if any(c.strip() for c in extra):
             record[""] = delimiter.join(extra)  # longer than the header: kept, never mapped
+            long.append(line + hinted_lines)
         rows.append((line + hinted_lines, record))
     return Table(
         header=header,
@@ -117,6 +120,7 @@ def read_table(
         header_line=raw[start][0] + hinted_lines,
         skipped=sorted(skipped),
         mixed=mixed,
+        long=long,
     )
 
 
@@ -234,13 +238,23 @@ def _consistency(sample: str, delimiter: str) -> tuple[int, int]:
     return (widths[width], width) if width >= 2 else (0, width)
 
 
-def _parse(text: str, delimiter: str, source: str, max_cell: int) -> list[tuple[int, list[str]]]:
-    """The non-blank rows with the line each starts on."""
+def _parse(
+    text: str, delimiter: str, source: str, max_cell: int, *, offset: int = 0
+) -> list[tuple[int, list[str]]]:
+    """The non-blank rows with the line each starts on. A quote never closed (which would make
+    the rest of the file one cell) is a DataError naming the line of its row."""
     rows: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    sizes: list[int] = []  # the length of every line read, to find where the last row starts
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            sizes.append(len(line))
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=False)
     previous = csv.field_size_limit(max_cell)  # a process-wide setting: restored below
+    start = last = 0
     try:
-        last = 0
         for row in reader:
             start, last = last + 1, reader.line_num
             if any(c.strip() for c in row):
@@ -252,10 +266,39 @@ def _parse(text: str, delimiter: str, source: str, max_cell: int) -> list[tuple[
             if too_big
             else f"not readable as CSV: {exc}"
         )
-        raise DataError(source, message, line=last + 1) from None
+        raise DataError(source, message, line=last + 1 + offset) from None
     finally:
         csv.field_size_limit(previous)
+    if start and _open_quote(text[sum(sizes[: start - 1]) :], delimiter):
+        raise DataError(
+            source,
+            "a quote in this row is never closed: the rest of the file would be one cell",
+            line=start + offset,
+            hint='close it, or write a quote inside a quoted cell as ""',
+        )
     return rows
+
+
+def _open_quote(tail: str, delimiter: str) -> bool:
+    """Whether `tail` (the text of the last row) ends inside a quoted cell, read as
+    csv.reader(strict=False) reads it: a quote opens a cell only at its start; `""` inside is
+    a quote; after the closing quote, quotes are text."""
+    quoted, at_start, i, n = False, True, 0, len(tail)
+    while i < n:
+        char = tail[i]
+        if quoted:
+            if char == '"':
+                if i + 1 < n and tail[i + 1] == '"':
+                    i += 2
+                    continue
+                quoted = False
+        elif char == '"' and at_start:
+            quoted = True
+            at_start = False
+        else:
+            at_start = char == delimiter or char in "\r\n"
+        i += 1
+    return quoted
 
 
 def _find_header(rows: list[tuple[int, list[str]]]) -> tuple[int, list[str]]:
@@ -264,7 +307,10 @@ def _find_header(rows: list[tuple[int, list[str]]]) -> tuple[int, list[str]]:
     widths: dict[int, int] = {}
     for _, row in rows[:50]:
         widths[len(row)] = widths.get(len(row), 0) + 1
-    common = max(2, max(widths, key=lambda w: (widths[w], w)))
+    width = max(widths, key=lambda w: (widths[w], w))
+    if width == 1:  # a list of one column: its first row names it
+        return 0, rows[0][1]
+    common = max(2, width)
     for index, (_, row) in enumerate(rows[:20]):
         named = sum(1 for c in row if c.strip())
         if named >= 2 or (named == 1 and len(row) >= common):

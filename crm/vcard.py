@@ -47,6 +47,8 @@ from crm.errors import ValidationError
 from crm.text import sniff_utf16
 
 PRODID = "-//crm//crm//EN"
+# A company's web domain, when its card's URL does not tell it (crm writes it; others ignore it).
+DOMAIN_PROP = "X-CRM-DOMAIN"
 VERSIONS = ("3.0", "4.0")
 PHOTO_TYPES = {"jpg": "JPEG", "png": "PNG", "gif": "GIF"}
 # Google's and Android's system groups: every contact is in them, they are not tags.
@@ -67,6 +69,7 @@ class Card:
     warnings: list[str]  # "line N: ..." for everything dropped or changed
     is_organization: bool  # an Apple company card (X-ABShowAs:COMPANY) or KIND:org
     version: str = "3.0"  # the card's VERSION as read (2.1, 3.0, 4.0)
+    work_emails: tuple[str, ...] = ()  # the emails of `fields` marked TYPE=WORK
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,12 +85,32 @@ class Broken:
 # Reading
 
 
-def made_uid(rid: str, rtype: str = "contact") -> str:
-    """The UID of the card of a contact (company) that came with none: made from its id, never
-    changing."""
+def made_uid(rid: str, rtype: str = "contact", created: Any = None) -> str:
+    """The UID of the card of a contact (company) that came with none, never changing: made
+    from its type, id and `created` timestamp, so that two folders' `john-smith` (made at
+    other times) get other UIDs. Without `created`, from the type and id alone (the form
+    crm wrote before, still recognised on import)."""
     import uuid
 
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'crm:{rtype}:{rid}')}"
+    stamp = _stamp(created)
+    name = f"crm:{rtype}:{rid}" + (f":{stamp}" if stamp else "")
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+
+
+def _stamp(created: Any) -> str | None:
+    """`created` as one text however it was read (ISO text or a datetime), in UTC."""
+    if isinstance(created, dt.datetime):
+        moment = created
+    elif isinstance(created, str) and created.strip():
+        try:
+            moment = dt.datetime.fromisoformat(created.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return created.strip()  # not a timestamp: still this record's own text
+    else:
+        return None
+    if moment.tzinfo is None:  # read the same on every machine, whatever its time zone
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def read(data: bytes, source: str) -> list[Card | Broken]:
@@ -188,7 +211,10 @@ def _read_card(source: str, begin: int, body: _Body, closed: bool) -> Card | Bro
             warn(number, garbage[-1][1])
         elif prop.name not in ("BEGIN", "END", "PROFILE"):  # PROFILE:VCARD says nothing
             props.append(prop)
-    card = _Mapper(warn).map(props)
+    mapper = _Mapper(warn)
+    card = mapper.map(props)
+    if mapper.is_group:  # Apple's and vCard 4's lists of members: no person, no company
+        return Broken(source=source, line=begin, message="a group card (a list of contacts)")
     if card is None:
         if garbage:  # most likely what broke it
             line, message = garbage[0]
@@ -208,6 +234,7 @@ def _read_card(source: str, begin: int, body: _Body, closed: bool) -> Card | Bro
         warnings=warnings,
         is_organization=is_org,
         version=version,
+        work_emails=tuple(mapper.work_emails),
     )
 
 
@@ -477,6 +504,13 @@ def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _host(text: str) -> str | None:
+    """The web domain of a URL or domain: `https://www.ibm.com/x` gives `ibm.com`."""
+    from crm.matching import domain_key
+
+    return domain_key(text) if "@" not in text else None
+
+
 def _is_empty(value: str) -> bool:
     return not re.sub(r"[\s;,]", "", value)
 
@@ -626,6 +660,8 @@ _HANDLERS = {
     "PHOTO": "_photo",
     "KIND": "_kind",
     "X-ABSHOWAS": "_x_abshowas",
+    "X-ADDRESSBOOKSERVER-KIND": "_kind",
+    DOMAIN_PROP: "_domain",
 }
 _Mapped = tuple[dict[str, Any], str | None, str | None, tuple[bytes, str] | None, list[str], bool]
 
@@ -642,6 +678,7 @@ class _Mapper:
         self.organization: str | None = None
         self.org_line: str | None = None  # the organisation's ORG line, when it has units
         self.emails: list[str] = []
+        self.work_emails: list[str] = []  # TYPE=WORK: their domain may name the organisation
         self.phones: list[str] = []
         self.title: str | None = None
         self.address: dict[str, str] | None = None
@@ -652,6 +689,9 @@ class _Mapper:
         self.uid: str | None = None
         self.photo: tuple[bytes, str] | None = None
         self.is_org = False
+        self.is_group = False
+        self.domain: str | None = None
+        self.domain_line: str | None = None
 
     def map(self, props: list[_Prop]) -> _Mapped | None:
         has_title = any(p.name == "TITLE" and not _is_empty(p.value) for p in props)
@@ -672,6 +712,8 @@ class _Mapper:
         name = self.fn or self.n or self.organization or next(iter(self.emails), None)
         if not name:
             return None
+        if self.domain_line is not None and not self.is_org:
+            self.extra.append(self.domain_line)  # not a company card: not ours to read
         fields: dict[str, Any] = {"name": name}
         optional: dict[str, Any] = {
             "emails": self.emails,
@@ -684,6 +726,12 @@ class _Mapper:
             "tags": self.tags,
         }
         fields.update({key: value for key, value in optional.items() if value})
+        if self.is_org:
+            domain = self.domain or _host(self.website or "")
+            if domain:
+                fields["domain"] = domain
+            if self.domain and self.website in (f"https://{self.domain}", f"http://{self.domain}"):
+                del fields["website"]  # the URL crm wrote for a company with a domain alone
         extra = [self.org_line, *self.extra] if self.org_line else self.extra
         return fields, self.organization, self.uid, self.photo, extra, self.is_org
 
@@ -727,6 +775,8 @@ class _Mapper:
             return False
         if email not in self.emails:
             self.emails.append(email)
+        if "WORK" in _types(prop) and email not in self.work_emails:
+            self.work_emails.append(email)
         return True
 
     def _tel(self, prop: _Prop) -> bool:
@@ -833,7 +883,16 @@ class _Mapper:
         return True
 
     def _kind(self, prop: _Prop) -> bool:
-        self.is_org = self.is_org or prop.value.strip().lower() in ("org", "organization")
+        kind = prop.value.strip().lower()
+        self.is_org = self.is_org or kind in ("org", "organization")
+        self.is_group = self.is_group or kind == "group"
+        return False
+
+    def _domain(self, prop: _Prop) -> bool:
+        if self.domain is None:
+            self.domain = _host(_one_line(self._text(prop))) or None
+            self.domain_line = _content_line(prop)
+            return self.domain is not None
         return False
 
     def _x_abshowas(self, prop: _Prop) -> bool:
@@ -911,9 +970,17 @@ def write(
         if org is not None:
             extra.remove(org)
         lines.append(org or f"ORG:{_escape(company)}")
-    for key, prop in (("title", "TITLE"), ("website", "URL")):
-        if contact.get(key):
-            lines.append(f"{prop}:{_escape(_one_line(str(contact[key])))}")
+    if contact.get("title"):
+        lines.append(f"TITLE:{_escape(_one_line(str(contact['title'])))}")
+    website = _one_line(str(contact.get("website") or ""))
+    domain = _one_line(str(contact.get("domain") or "")) if organization else ""
+    made = bool(domain and not website)
+    if made:
+        website = f"https://{domain}"  # address books show it; X-CRM-DOMAIN says it was made
+    if website:
+        lines.append(f"URL:{website}")  # a URI: not escaped as text is (RFC 6350 6.7.8)
+    if domain and (made or _host(website) != _host(domain)):
+        lines.append(f"{DOMAIN_PROP}:{_escape(domain)}")
     birthday = _bday_value(contact.get("birthday"), v4)
     if birthday:
         lines.append(f"BDAY:{birthday}")

@@ -38,6 +38,8 @@ class Importer:
         self._records: dict[str, dict[str, Record]] = {}
         self._indexes: dict[str, Index] = {}
         self._matchers: dict[str, Matcher] = {}  # records as they were before the import
+        self._made: dict[str, dict[str, str]] = {}  # type -> UID crm export made -> id
+        self._sources: dict[tuple[str, str], str] = {}  # (type, id) -> first source here
         self.outcomes: list[Outcome] = []
 
     # -- the folder as this import sees it ---------------------------------------------------
@@ -58,13 +60,34 @@ class Importer:
             self._indexes[rtype.name] = idx
         return self._indexes[rtype.name]
 
-    @staticmethod
-    def _add(idx: Index, rec: Record) -> None:
+    def _add(self, idx: Index, rec: Record) -> None:
         idx.add(rec.id, rec.data)
-        if rec.type.name in ("contact", "company"):  # the UID `crm export vcard` made for it
+        if rec.type.name in ("contact", "company"):  # the UIDs `crm export vcard` made for it
             from crm.vcard import made_uid
 
-            idx.by_external.setdefault(("vcard", made_uid(rec.id, rec.type.name)), rec.id)
+            made = self._made.setdefault(rec.type.name, {})
+            made.setdefault(made_uid(rec.id, rec.type.name, rec.data.get("created")), rec.id)
+            made.setdefault(made_uid(rec.id, rec.type.name), rec.id)  # as crm made them before
+
+    def _match(self, rtype: RecordType, incoming: Incoming) -> tuple[str, str] | None:
+        """The record `incoming` is, and why: by its id in the other system, then by a UID
+        `crm export vcard` made for one of ours, then by email, domain or name.
+
+        A made UID is the same in every folder that has a record of that id made at that
+        second (`crm init` and `CRM_NOW` in scripts), so it is trusted only when the emails
+        agree: a card with emails none of which the record has is somebody else."""
+        idx = self.index(rtype)
+        data = match_data(rtype, incoming)
+        order = match_order(rtype, incoming)
+        found = idx.match(data, by=("external",))
+        if found is None and incoming.external is not None and incoming.external[0] == "vcard":
+            rid = self._made.get(rtype.name, {}).get(incoming.external[1])
+            if rid is not None:
+                theirs = {email_key(str(e)) for e in as_list(incoming.values.get("emails"))}
+                ours = idx.keys_by_id[rid].emails
+                if not (theirs and ours) or theirs & ours:
+                    found = (rid, "external id")
+        return found or idx.match(data, by=tuple(k for k in order if k != "external"))
 
     def _lookalikes(self, rtype: RecordType, data: dict[str, Any]) -> list[str]:
         """Warnings for a new record that looks like one we had: `crm merge` can join them."""
@@ -105,15 +128,29 @@ class Importer:
                     exc.message,
                     incoming.warnings,
                 )
-            self.outcomes.append(outcome)
+            self.outcomes.append(self._once(outcome))
             advance()
         return self.outcomes
 
+    def _once(self, outcome: Outcome) -> Outcome:
+        """`outcome`, with a warning when an earlier row of this import had the same record:
+        the later row's values win, which is rarely what two rows about one person meant."""
+        if outcome.id is None or outcome.action == "skipped" or not outcome.source:
+            return outcome
+        first = self._sources.setdefault((outcome.type, outcome.id), outcome.source)
+        if first == outcome.source:
+            return outcome
+        file, _, line = first.rpartition(":")
+        this_file, _, this_line = outcome.source.rpartition(":")
+        rows = "cards" if file.lower().endswith((".vcf", ".vcard")) else "rows"
+        both = f"{rows} {line} and {this_line}" if file == this_file else f"{first} and this"
+        warning = f"{both} both match {outcome.type} {outcome.id}; the later one's values win"
+        return replace(outcome, warnings=(*outcome.warnings, warning))
+
     def upsert(self, rtype: RecordType, incoming: Incoming) -> Outcome:
+        incoming = _valid_emails(incoming)  # before matching: a bad one must not decide it
         title = str(incoming.values.get(rtype.title) or "").strip()
-        found = self.index(rtype).match(
-            match_data(rtype, incoming), by=match_order(rtype, incoming)
-        )
+        found = self._match(rtype, incoming)
         current = self.records(rtype)[found[0]] if found else None
         if current is None and not title and not as_list(incoming.values.get("emails")):
             raise NotFoundError(f"no {rtype.title}")
@@ -136,11 +173,16 @@ class Importer:
                     f"company: no company has {system} id {ext_id}; import the companies first"
                 )
         elif rtype is CONTACT and incoming.company:
-            values["company"] = self.company_for(incoming.company, values.get("emails"))
+            values["company"] = self.company_for(
+                incoming.company, values.get("emails"), incoming.work_emails
+            )
         elif incoming.company:
             values["company"] = self._existing_or_new_company(rtype, incoming.company)
         if incoming.contact:
-            values["contact"] = self._resolve_ref("contact", incoming.contact)
+            try:
+                values["contact"] = self._resolve_ref("contact", incoming.contact)
+            except CrmError as exc:  # the deal is still a deal: imported without the link
+                warnings.append(f"contact: {exc.message}; left out")
         self._drop_taken_emails(rtype, values, current, warnings)
         data = current.data if current else {}
         wanted, more = assignments(rtype, values, data, self.region)
@@ -216,9 +258,14 @@ class Importer:
             ours = (
                 current_id is not None
                 and system == "vcard"
-                and ext_id == made_uid(current_id, rtype.name)
+                and ext_id == made_uid(current_id, rtype.name, data.get("created"))
             )
-            if not ours and (not isinstance(ids, dict) or str(ids.get(system)) != ext_id):
+            # A record keeps the id it has in a system (matched by email, a card with another
+            # UID updates it and the next import of either card does too: no flip-flop).
+            # A UID crm made for another record here is that record's card's, not this one's.
+            made = self._made.get(rtype.name, {}).get(ext_id) if system == "vcard" else None
+            theirs = made is not None and made != current_id
+            if not ours and not theirs and (not isinstance(ids, dict) or not ids.get(system)):
                 edits.append(Edit("set", ("external_ids", system), ext_id))
         custom = data.get("custom")
         if not isinstance(custom, dict):
@@ -227,11 +274,35 @@ class Importer:
             if text and str(custom.get(name)) != text:
                 edits.append(Edit("set", ("custom", name), text))
         if incoming.extra is not None and rtype is CONTACT:
-            if incoming.extra:
-                edits.append(Edit("set", ("vcard",), list(incoming.extra)))
-            elif data.get("vcard"):
-                edits.append(Edit("unset", ("vcard",)))
+            edits.extend(self._kept_lines(incoming, data, current_id))
         return edits
+
+    @staticmethod
+    def _kept_lines(incoming: Incoming, data: dict[str, Any], current_id: str | None) -> list[Edit]:
+        """The kept vCard lines: the card the record came from (the same UID, or the one
+        `crm export vcard` made for it) replaces them, so a line deleted on the phone goes;
+        any other card (another UID, or none) only adds the lines the record lacks."""
+        from crm.vcard import made_uid
+
+        have = [str(line) for line in as_list(data.get("vcard"))]
+        lines = list(incoming.extra or ())
+        ids = data.get("external_ids")
+        uid = (
+            incoming.external[1] if incoming.external and incoming.external[0] == "vcard" else None
+        )
+        same_card = uid is not None and (
+            (isinstance(ids, dict) and str(ids.get("vcard")) == uid)
+            or (
+                current_id is not None
+                and uid == made_uid(current_id, "contact", data.get("created"))
+            )
+            or (current_id is not None and uid == made_uid(current_id, "contact"))
+        )
+        if not same_card:
+            lines = [*have, *(line for line in lines if line not in have)]
+        if lines == have:
+            return []
+        return [Edit("set", ("vcard",), lines)] if lines else [Edit("unset", ("vcard",))]
 
     def _attach_photo(
         self, rtype: RecordType, rid: str, incoming: Incoming, edits: list[Edit]
@@ -270,9 +341,20 @@ class Importer:
 
     # -- companies -------------------------------------------------------------------------
 
-    def company_for(self, name: str, emails: Any) -> str:
-        """The id of the company called `name` (compared loosely: `ACME GmbH` is `Acme`),
-        created if there is none, with the domain of a work email when no company has it."""
+    def _company_at(self, emails: Any) -> str | None:
+        """The company whose web domain is that of one of `emails` (free mail says nothing)."""
+        idx = self.index(COMPANY)
+        for domain in (domain_key(str(e)) for e in _texts(emails)):
+            if domain and domain in idx.by_domain:
+                return idx.by_domain[domain]
+        return None
+
+    def company_for(self, name: str, emails: Any, work: Sequence[str] = ()) -> str:
+        """The id of the company called `name` (compared loosely: `ACME GmbH` is `Acme`), else
+        the one at the domain of a work email (`EMAIL;TYPE=WORK:jane@ibm.com`: the company with
+        domain ibm.com, whatever its name), else a new one, with the domain of one of `emails`
+        when no company has it. Only work emails: a home address at a small provider names
+        no employer, and the company that first came with that domain would take everyone."""
         if name in self.records(COMPANY):  # an id, as `crm export csv` writes it
             return name
         idx = self.index(COMPANY)
@@ -280,6 +362,9 @@ class Importer:
         found = idx.match({"name": name}, by=("name",))
         if found is not None:
             return found[0]
+        at = self._company_at(work)
+        if at is not None:
+            return at
         values: dict[str, Any] = {"name": name}
         if domains and not idx.by_domain.get(domains[0]):
             values["domain"] = domains[0]
@@ -298,10 +383,32 @@ class Importer:
             return self.company_for(name, None)
 
 
+def _valid_emails(incoming: Incoming) -> Incoming:
+    """`incoming` without the emails that are not valid, each left out with a warning."""
+    from crm.errors import ValidationError
+    from crm.validate import normalize_email
+
+    emails = incoming.values.get("emails")
+    if not emails:
+        return incoming
+    kept: list[str] = []
+    warnings = list(incoming.warnings)
+    for email in _texts(emails):
+        try:
+            normalize_email(email.strip())
+        except ValidationError as exc:
+            warnings.append(f"emails: {exc.message}; left out")
+            continue
+        kept.append(email)
+    if len(kept) == len(_texts(emails)):
+        return incoming
+    return replace(incoming, values={**incoming.values, "emails": kept}, warnings=tuple(warnings))
+
+
 def _texts(value: Any) -> Sequence[str]:
     if value is None:
         return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
 def summary(outcomes: Sequence[Outcome], dry_run: bool) -> str:

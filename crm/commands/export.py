@@ -167,7 +167,11 @@ def vcard(
                 from crm.vcard import made_uid
 
                 output.warn(f"{rec.path}: its vCard UID is another record's too")
-                uid = made_uid(rec.id, rec.type.name)
+                uid = made_uid(rec.id, rec.type.name, rec.data.get("created"))
+                copy = 1
+                while uid in cards:
+                    copy += 1
+                    uid = made_uid(f"{rec.id}:{copy}", rec.type.name, rec.data.get("created"))
             company_id = rec.data.get("company")
             cards[uid] = codec.write(
                 rec.data,
@@ -214,13 +218,13 @@ def _written_by_us(path: Path) -> bool:
 
 def card_uid(rid: str, data: Mapping[str, Any], rtype: str = "contact") -> str:
     """The UID a contact's (company's) card carries: the one it came with, else one made from
-    its id."""
+    its id and creation time (`vcard.made_uid`)."""
     from crm.vcard import made_uid
 
     ids = data.get("external_ids")
     if isinstance(ids, Mapping) and ids.get("vcard"):
         return str(ids["vcard"])
-    return made_uid(rid, rtype)
+    return made_uid(rid, rtype, data.get("created"))
 
 
 def _file_stem(uid: str) -> str:
@@ -294,10 +298,19 @@ def csv(
     ctx = app_context()
     objects = [obj for _, obj in select(ctx, rtype, where, tag, segment)]
     columns = _columns(rtype, ctx, fields, objects)
+    names = {  # `company_name` beside `company`: another folder has other ids
+        f.name: {r.id: r.title for r in scan(ctx, RECORD_TYPES[f.target], quiet=True)}
+        for f in _named_refs(rtype)
+        if f"{f.name}_name" in columns and f.target
+    }
     rows = []
     with output.progress(len(objects), f"Exporting {rtype.plural}") as advance:
         for obj in objects:
-            rows.append(_flat(obj))
+            row = _flat(obj)
+            for key, titles in names.items():
+                ref = obj.get(key)
+                row[f"{key}_name"] = titles.get(ref, "") if isinstance(ref, str) else ""
+            rows.append(row)
             advance()
     text = tabular.write_csv(rows, columns, excel=excel)
     if out is None:
@@ -327,6 +340,15 @@ def _flat(obj: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _named_refs(rtype: RecordType) -> list[Any]:
+    """The links to a company or contact, written by id and, in `<field>_name`, by name."""
+    return [
+        f
+        for f in rtype.fields
+        if f.kind is Kind.REF and f.name in ("company", "contact") and f.target == f.name
+    ]
 
 
 _NOT_IN_CSV = (Kind.HISTORY, Kind.EXTRA, Kind.LINES, Kind.PAYMENTS, Kind.ENTRIES, Kind.DOCUMENT)
@@ -360,6 +382,8 @@ def _columns(
             columns.extend(f"external.{k}" for k in sorted(found))
         else:
             columns.append(f.name)
+            if f in _named_refs(rtype):
+                columns.append(f"{f.name}_name")
     derived = [
         k for k in (objects[0] if objects else {}) if k not in {f.name for f in rtype.fields}
     ]

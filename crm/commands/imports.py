@@ -17,6 +17,7 @@ from crm.errors import DataError, UsageError
 from crm.models import COMPANY, CONTACT, DEAL, LEAD, RECORD_TYPES, RecordType
 
 if TYPE_CHECKING:
+    from crm import tabular
     from crm.commands._importer import Importer
     from crm.importing import Incoming, Outcome
     from crm.vcard import Card
@@ -131,6 +132,7 @@ def _from_card(card: Card) -> tuple[RecordType, Incoming]:
         values=values,
         external=external,
         company=card.organization,
+        work_emails=card.work_emails,
         extra=list(card.extra),
         photo=card.photo,
         warnings=warnings,
@@ -269,6 +271,15 @@ def csv(
             f"{file}:{table.mixed[0]}: bytes that are not UTF-8 in a UTF-8 file, read as "
             f"Windows-1252 (line {shown}): check those cells"
         )
+    if table.long:
+        shown = ", ".join(str(n) for n in table.long[:5]) + (", ..." if len(table.long) > 5 else "")
+        lines = f" (lines {shown})" if len(table.long) > 1 else ""
+        output.warn(
+            f"{file}:{table.long[0]}: more cells than the header has names{lines}: "
+            f"the cells past the last column are left out; quote a cell that holds "
+            f"'{table.delimiter}'"
+        )
+    table = _named_links(table)
     chosen = preset.lower() if preset else tabular.guess_preset(table.header)
     row_to_mapped = tabular.mapper(table.header, rtype.name, chosen, overrides)
     declared = app_context().config.custom_fields(rtype.name)
@@ -304,6 +315,32 @@ def csv(
     _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="rows")
 
 
+def _named_links(table: tabular.Table) -> tabular.Table:
+    """crm's own export names a linked company (contact) twice: `company` holds its id here,
+    `company_name` its name. The id when this folder has that record, else the name."""
+    from dataclasses import replace
+
+    from crm.ids import is_valid_id
+
+    pairs = [
+        (r, f"{r}_name") for r in ("company", "contact") if {r, f"{r}_name"} <= {*table.header}
+    ]
+    if not pairs:
+        return table
+    store = app_context().store
+    rows = []
+    for line, cells in table.rows:
+        row = dict(cells)
+        for ref, named in pairs:
+            ident, name = row.get(ref, "").strip(), row.pop(named, "").strip()
+            ours = is_valid_id(ident) and store.exists(RECORD_TYPES[ref], ident)
+            if name and not ours:
+                row[ref] = name
+        rows.append((line, row))
+    names = {named for _, named in pairs}
+    return replace(table, header=[h for h in table.header if h not in names], rows=rows)
+
+
 def _incoming(
     rtype: RecordType,
     source: str,
@@ -331,6 +368,24 @@ def _incoming(
         company_id=company_id if rtype is CONTACT or rtype is DEAL else None,
         custom=custom,
     )
+
+
+def _check_config(text: str, source: str) -> None:
+    """Refuse (DataError) a document's crm.yaml that the folder could not be read with."""
+    from crm.config import CONFIG_FILE, parse_config
+    from crm.store import yamlio
+
+    hint = "fix its config, or import the records without --config"
+    try:
+        loaded = yamlio.parse(text, CONFIG_FILE)
+    except DataError as exc:
+        where = f"{CONFIG_FILE}:{exc.line}" if exc.line else CONFIG_FILE
+        message = f"config: its {where} is not valid: {exc.detail}"
+        raise DataError(source, message, hint=hint) from None
+    _, issues = parse_config(loaded.data, loaded.lines)
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise DataError(source, f"config: its {issues[0]}{more}", hint=hint)
 
 
 def _custom_name(column: str) -> str:
@@ -381,6 +436,8 @@ def json_(
     except (ValueError, RecursionError) as exc:
         raise DataError(source, f"is not JSON: {exc}") from exc
     contents = backup.read_document(doc, source)
+    if with_config and contents.config is not None:
+        _check_config(contents.config, source)
     ctx = app_context()
     counts = {"created": 0, "replaced": 0, "unchanged": 0, "skipped": 0}
     skipped: set[tuple[str, str]] = set()
