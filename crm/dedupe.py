@@ -347,18 +347,27 @@ class Matcher:
     Build it once to check many records (an import); `lookalikes` builds one per call.
     """
 
-    def __init__(self, rtype: str, records: Sequence[Record], region: str | None) -> None:
+    def __init__(
+        self,
+        rtype: str,
+        records: Sequence[Record],
+        region: str | None,
+        keys: Sequence[tuple[tuple[tuple[str, str], ...], str]] | None = None,
+    ) -> None:
+        """`keys`, when given, are each record's `plain_keys` (kept in the cache: finding a
+        record's keys parses its phone numbers, which takes long in a large folder)."""
         self.rtype = rtype
         self.region = region
         self.records = list(records)
         self.by_key: dict[tuple[str, str], list[int]] = {}
         self.by_name: dict[str, list[int]] = {}
-        for i, rec in enumerate(self.records):
-            k = keys_of(rtype, rec.data, region)
-            for pair in _key_values(k):
+        if keys is None:
+            keys = [plain_keys(rtype, rec, region) for rec in self.records]
+        for i, (pairs, name) in enumerate(keys):
+            for pair in pairs:
                 self.by_key.setdefault(pair, []).append(i)
-            if k.name:
-                self.by_name.setdefault(k.name, []).append(i)
+            if name:
+                self.by_name.setdefault(name, []).append(i)
         self.names = NameIndex(self.by_name)
 
     def find(
@@ -385,6 +394,14 @@ class Matcher:
         return [(self.records[i], reason, score) for i, (score, reason) in ranked]
 
 
+def plain_keys(
+    rtype: str, rec: Record, region: str | None
+) -> tuple[tuple[tuple[str, str], ...], str]:
+    """A record's keys as plain data: its (kind, value) pairs and its name key."""
+    k = keys_of(rtype, rec.data, region)
+    return tuple(_key_values(k)), k.name
+
+
 def lookalikes(
     rtype: str,
     data: Mapping[str, Any],
@@ -392,6 +409,7 @@ def lookalikes(
     region: str | None,
     *,
     threshold: int = DEFAULT_THRESHOLD,
+    keys: Sequence[tuple[tuple[tuple[str, str], ...], str]] | None = None,
 ) -> list[tuple[Record, str, int]]:
     """The existing `records` (of type `rtype`) that a new record's `data` looks like.
 
@@ -400,4 +418,4 @@ def lookalikes(
     "similar name") and score (0-100), best first. Shared keys always count; similar names
     from `threshold` up. To check many records against the same ones, build a `Matcher` once.
     """
-    return Matcher(rtype, records, region).find(data, threshold=threshold)
+    return Matcher(rtype, records, region, keys).find(data, threshold=threshold)

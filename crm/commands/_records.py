@@ -315,12 +315,15 @@ def _lookalikes(
     """Existing records a new one looks like (same phone, a similar name): at most three."""
     if rtype.name not in ("contact", "company", "lead"):
         return []
-    from crm.dedupe import lookalikes
+    from crm.dedupe import lookalikes, plain_keys
     from crm.matching import region_of
 
-    found = lookalikes(
-        rtype.name, data, scan(ctx, rtype, quiet=True), region_of(ctx.config.business)
+    region = region_of(ctx.config.business)
+    records = scan(ctx, rtype, quiet=True)
+    keys = ctx.store.derived(
+        "keys", records, region, lambda rec: plain_keys(rtype.name, rec, region)
     )
+    found = lookalikes(rtype.name, data, records, region, keys=keys)
     return [(rec, reason) for rec, reason, _ in found[:3]]
 
 

@@ -12,7 +12,7 @@ from crm import dates, invoicing, output, scoring
 from crm.commands._options import FormatOpt
 from crm.config import CONFIG_FILE, Config
 from crm.context import app_context
-from crm.models import Issue
+from crm.models import RECORD_TYPES, Issue
 from crm.output import Format
 from crm.records import Record, validate, validate_links
 
@@ -31,15 +31,17 @@ def check(fmt: FormatOpt = None) -> None:
     """
     ctx = app_context()
     config, issues = ctx.store.config(deep=True)
-    everything, unreadable = ctx.store.scan_all()
     issues = list(issues)
-    for problem in unreadable:
-        message = f"{problem.detail} ({problem.hint})" if problem.hint else problem.detail
-        issues.append(Issue(problem.path, problem.line, message))
     salt = (_settings_digest(ctx.root), dates.today().isoformat())
-    for records in everything.values():
-        found = ctx.store.derived("check", records, salt, lambda rec: _judged(rec, config))
+    everything: dict[str, list[Record]] = {}
+    for name, rtype in RECORD_TYPES.items():  # type by type: a folder's lines never all at once
+        scan = ctx.store.scan(rtype)
+        for problem in scan.problems:
+            message = f"{problem.detail} ({problem.hint})" if problem.hint else problem.detail
+            issues.append(Issue(problem.path, problem.line, message))
+        found = ctx.store.derived("check", scan.records, salt, lambda rec: _judged(rec, config))
         issues.extend(Issue(*item) for items in found for item in items)
+        everything[name] = [ctx.store.slim(rec) for rec in scan.records]
     issues.extend(validate_links(everything))
     issues.extend(invoicing.problems(everything, config, _reader(ctx.root)))
     issues.extend(scoring.problems(config))

@@ -156,7 +156,11 @@ class Store:
                     if payload is None:
                         continue
                 if stamp is not None and not entry.is_symlink() and not cache.is_racy(stamp, now):
-                    after[entry.name] = (stamp, payload[:2] if payload[0] == "ok" else payload)
+                    if known is not None and not fresh:
+                        after[entry.name] = known
+                    else:
+                        kept = payload[:2] if payload[0] == "ok" else payload
+                        after[entry.name] = (stamp, cache.interned(kept))
                     self._stamps[f"{rtype.plural}/{entry.name}"] = stamp
                     changed = changed or fresh
                 elif entry.name in before:
@@ -183,6 +187,21 @@ class Store:
         if changed or len(after) != len(before):
             store.save(rtype.plural, after)
         return Scan(records, problems)
+
+    def slim(self, rec: Record) -> Record:
+        """`rec` without its lines and raw texts in memory (read again from its file if
+        asked for): for commands that hold a whole large folder."""
+        if isinstance(rec.lines, _Part):
+            return rec
+        source = _Reparse(str(self.root / rec.path), rec.path)
+        return Record(
+            type=rec.type,
+            id=rec.id,
+            data=rec.data,
+            path=rec.path,
+            lines=_Part(source, 2),
+            raw=_Part(source, 3),
+        )
 
     def derived(
         self, name: str, records: Sequence[Record], salt: Any, compute: Callable[[Record], Any]
