@@ -20,6 +20,22 @@ from crm.matching import phone_key
 from crm.models import RecordType
 from crm.records import Edit, RefResolver, as_list, email_key, plan
 
+
+class Remarked(str):
+    """A value read from another program's file that comes with a warning for its row: the
+    text to import, or (`left_out`) the text as found, which is not imported because it
+    cannot be read unambiguously (`1/2/91`, `1.234` as an amount in an English file)."""
+
+    remark: str
+    left_out: bool
+
+    def __new__(cls, text: str, remark: str, *, left_out: bool = False) -> Remarked:
+        self = super().__new__(cls, text)
+        self.remark = remark
+        self.left_out = left_out
+        return self
+
+
 Assignment = tuple[str, str, Any]  # (key, operator, text or list of texts), as records.plan takes
 
 # What identifies an incoming record, in the order tried, per record type.
@@ -119,13 +135,19 @@ def assignments(
     """The assignments that bring `values` into a record holding `current`, and warnings.
 
     Lists gain the items they lack (an email differing only in case, a phone number written
-    another way, is not added twice); other fields take the incoming value.
+    another way, is not added twice); other fields take the incoming value. A Remarked value
+    adds its warning, and is left out when it says so.
     """
     out: list[Assignment] = []
     warnings: list[str] = []
     for key, value in values.items():
         if value in (None, "", []):
             continue
+        if isinstance(value, Remarked):
+            warnings.append(f"{key}: {value.remark}")
+            if value.left_out:
+                continue
+            value = str(value)
         head = rtype.field(key.split(".")[0])
         if head is not None and head.is_list:
             items = _new_items(head.name, as_list(value), as_list(current.get(head.name)), region)

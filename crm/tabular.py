@@ -20,7 +20,9 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from crm.errors import DataError, UsageError
+from crm import money
+from crm.errors import DataError, UsageError, ValidationError
+from crm.importing import Remarked
 from crm.models import ADDRESS_KEYS, COMPANY, CONTACT, DEAL, LEAD, Kind, RecordType
 from crm.text import neutralise as _neutralise
 from crm.text import sniff_utf16
@@ -365,6 +367,7 @@ class _Rule:
     address, address.formatted            the whole address as text (the latter only when
                                           no parts are given); address.house follows the street
     birthday.year|month|day               parts of a birthday
+    outcome                               a deal's open, won or lost (Pipedrive's `Deal - Status`)
     external.SYSTEM                       the record's id in SYSTEM
     link.FIELD.SYSTEM                     the id in SYSTEM of the record FIELD refers to
     primary                               a Google label column: "* " marks its value primary
@@ -673,6 +676,7 @@ external.pipedrive            | Deal - ID
 value                         | Deal - Value
 currency                      | Deal - Currency
 stage                         | Deal - Stage
+outcome                       | Deal - Status
 pipeline                      | Deal - Pipeline
 probability                   | Deal - Probability
 close_date                    | Deal - Expected close date
@@ -867,6 +871,8 @@ def _resolve(rule: _Rule, rtype: RecordType) -> _Col | None:
         return _Col("", "name", rank + 40, slot)
     if target.startswith("address"):
         return _Col("", target, rank, slot) if rtype.field("address") else None
+    if target == "outcome":
+        return _Col("", target, rank, slot) if rtype.field("stage") else None
     if target.startswith("birthday."):
         return _Col("", target, rank, slot) if rtype.field("birthday") else None
     if target.startswith("external."):
@@ -982,6 +988,8 @@ def _shown(key: str | None) -> str | None:
         return "address"
     if key == "address.house":
         return "address.street"
+    if key == "outcome":
+        return "stage"
     if key.startswith(("name.", "birthday.")):
         return key.partition(".")[0]
     if key.startswith("link."):
@@ -1009,7 +1017,45 @@ def mapper(
     """
     plan = _plan(header, rtype, preset, overrides)
     kind = _record_type(rtype)
-    return lambda row: _apply(plan, kind, row)
+    reading = _Reading(preset=preset, german=_german(header))
+    return lambda row: _apply(plan, kind, row, reading)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How a file writes its values: the preset, and whether its headers are German (then
+    dates are day first and `,` is the decimal comma) or English (month first, `.`)."""
+
+    preset: str | None
+    german: bool
+
+
+_GERMAN_RE = re.compile(
+    r"vorname|nachname|weiterevornamen|firma|abteilung|anrede|geburtstag|jahrestag|notizen"
+    r"|kategorien|mobiltelefon|haupttelefon|autotelefon|webseite|emailadresse|emailtyp"
+    r"|\w+geschäftlich\d?|\w+privat\d?|weitere\w+|stra(?:ß|ss)e|postleitzahl|plz|ort|stadt"
+    r"|bundesland|land|branche|betrag|wert|währung|waehrung|quelle|notiz|telefon"
+)
+_ENGLISH_RE = re.compile(
+    r"(?:first|last|middle|given|family|display|company|full)name|company|department|birthday"
+    r"|birthdate|dateofbirth|dob|anniversary|notes?|categories|jobtitle|\w*phone\d?|webpage"
+    r"|e?mail\d?(?:address|type|displayname)|(?:business|home|other|work)\w+|street|city|zip"
+    r"|zipcode|postalcode|postcode|state|country\w*|industry|amount|value|currency|website"
+    r"|(?:person|organization|deal|lead|account|opportunity|contact)\w+|\w+(?:__c|id)"
+)
+
+
+def _german(header: Sequence[str]) -> bool:
+    """Whether more of the header's names are German (`Geburtstag`, `Straße geschäftlich`)
+    than English (`Birthday`, `Business Street`)."""
+    german = english = 0
+    for name in header:
+        key = _norm(name)
+        if _GERMAN_RE.fullmatch(key):
+            german += 1
+        elif _ENGLISH_RE.fullmatch(key):
+            english += 1
+    return german > english
 
 
 # -- applying the plan to a row ----------------------------------------------------------
@@ -1088,11 +1134,14 @@ class _Row:
         return found[0][3]
 
 
-def _apply(plan: Sequence[_Col], rtype: RecordType, row: Mapping[str, str]) -> Mapped:
+def _apply(
+    plan: Sequence[_Col], rtype: RecordType, row: Mapping[str, str], reading: _Reading
+) -> Mapped:
     cells = _Row(plan, row)
     fields: dict[str, str | list[str]] = {}
     _name_into(fields, cells, rtype.title)
-    _birthday_into(fields, cells)
+    _birthday_into(fields, cells, reading)
+    _outcome_into(fields, cells)
     external: tuple[str, str] | None = None
     found = sorted(
         (r, i, c, t, k)
@@ -1124,6 +1173,7 @@ def _apply(plan: Sequence[_Col], rtype: RecordType, row: Mapping[str, str]) -> M
         if ident is not None:
             links[ref] = (system, ident)
             cells.singles.setdefault(ref, []).append((_FALLBACK, -1, "", ident))  # no name: the id
+    amounts: dict[str, str] = {}
     for key in list(cells.singles):
         value = cells.pick(key)
         if value is None or (key == "close_date" and _no_date(value)):
@@ -1134,7 +1184,13 @@ def _apply(plan: Sequence[_Col], rtype: RecordType, row: Mapping[str, str]) -> M
         if key == "probability":  # Salesforce writes 100.0
             match = _PERCENT_RE.fullmatch(value)
             value = match[1] if match else value
+        if spec is not None and spec.kind is Kind.MONEY:
+            amounts[key] = value
+            continue
+        if key == "status" and rtype.name == "lead" and reading.preset == "salesforce":
+            value = _SALESFORCE_LEAD_STATUS.get(_norm(value), value)
         fields[key] = value
+    _amounts_into(fields, amounts, rtype, reading)
     cells.unknown.pop("", None)  # an id standing in for a missing name is no column
     return Mapped(
         fields=fields, custom=cells.custom, unknown=cells.unknown, external=external, links=links
@@ -1165,12 +1221,13 @@ def _name_into(fields: dict[str, str | list[str]], cells: _Row, title: str) -> N
         cells.lose(given[1:], given[0][3])
 
 
-def _birthday_into(fields: dict[str, str | list[str]], cells: _Row) -> None:
+def _birthday_into(fields: dict[str, str | list[str]], cells: _Row, reading: _Reading) -> None:
     """One birthday column, or Thunderbird's year, month and day as YYYY-MM-DD or --MM-DD."""
     parts = {k: sorted(cells.singles.pop(f"birthday.{k}", [])) for k in ("year", "month", "day")}
     whole = cells.pick("birthday")
-    if whole is not None and not _no_date(whole):
-        fields["birthday"] = whole
+    birthday = None if whole is None else _birthday(_one_line(whole), day_first=reading.german)
+    if birthday is not None:
+        fields["birthday"] = birthday
     year, month, day = (found[0][3] if found else "" for found in parts.values())
     valid = month.isdigit() and day.isdigit() and (not year or year.isdigit())
     if "birthday" not in fields and valid:
@@ -1181,6 +1238,200 @@ def _birthday_into(fields: dict[str, str | list[str]], cells: _Row) -> None:
         return
     for found in parts.values():
         cells.lose(found)
+
+
+_DATE_RE = re.compile(r"(\d{1,2})([./])(\d{1,2})\2(\d{4}|\d{2})\.?")
+_MIDNIGHT_RE = re.compile(r"\s+(?:0?0|12):00(?::00)?(?:\s*[AP]M)?", re.IGNORECASE)
+_NO_BIRTHDAY_YEAR = 4501  # Outlook's "None" date is 1/1/4501
+
+
+def _birthday(text: str, *, day_first: bool) -> str | None:
+    """A birthday as YYYY-MM-DD from Outlook's `1/20/1991` (month first with English
+    headers, day first with German ones) or `20.01.1991` (always day first); None for
+    Outlook's `0/0/00`, `00.00.0000` and 1/1/4501 (no birthday). A value that cannot be read
+    unambiguously is a left-out Remarked; other text is returned as found (ISO dates, or
+    text that validation reports)."""
+    text = _MIDNIGHT_RE.sub("", text.strip())  # `1/20/1991 0:00:00`: a date, not a moment
+    if _no_date(text):
+        return None
+    match = _DATE_RE.fullmatch(text)
+    if match is None:
+        return text
+    first, separator, second, year = match[1], match[2], match[3], match[4]
+    dotted = separator == "."
+    day, month = (first, second) if dotted or day_first else (second, first)
+    order = "day.month.year" if dotted else "day/month/year" if day_first else "month/day/year"
+    if len(year) == 2:
+        why = f"'{text}' has a two-digit year (19{year} or 20{year}?); left out"
+        return Remarked(text, why, left_out=True)
+    if int(year) == _NO_BIRTHDAY_YEAR:
+        return None
+    try:
+        return dt.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        why = "German headers" if day_first else "English headers"
+        read = order if dotted else f"{order}, as files with {why} write it"
+        return Remarked(text, f"'{text}' is no date read {read}; left out", left_out=True)
+
+
+# Salesforce's default lead statuses, classic and Lightning, as ours. A lead converted there
+# is qualified here: `converted` is reached only through `crm lead convert`.
+_SALESFORCE_LEAD_STATUS = {
+    "opennotcontacted": "new",
+    "open": "new",
+    "workingcontacted": "contacted",
+    "working": "contacted",
+    "nurturing": "contacted",
+    "closedconverted": "qualified",
+    "closednotconverted": "unqualified",
+}
+
+
+def _outcome_into(fields: dict[str, str | list[str]], cells: _Row) -> None:
+    """Pipedrive's `Deal - Status`: a won or lost deal is in the pipeline's won or lost stage
+    (the stage it was closed from is left behind); open keeps its stage."""
+    found = sorted(cells.singles.pop("outcome", []))
+    if not found:
+        return
+    cells.lose(found[1:], found[0][3])
+    status = found[0][3].strip().casefold()
+    if status in ("won", "lost"):
+        cells.singles.pop("stage", None)
+        fields["stage"] = status  # importing.stage_for: the stage of that status
+    elif status != "open":
+        cells.lose(found[:1])  # `deleted`: no stage of ours
+
+
+# -- amounts -----------------------------------------------------------------------------
+
+_CURRENCY_SIGNS = {
+    "€": "EUR",
+    "£": "GBP",
+    "$": "USD",
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "R$": "BRL",
+    "₹": "INR",
+    "₩": "KRW",
+    "₪": "ILS",
+    "₺": "TRY",
+    "₽": "RUB",
+    "₴": "UAH",
+    "zł": "PLN",
+}
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2212": "-"})
+_AMOUNT_RE = re.compile(
+    r"(?P<sign>[-+]?)\s*(?P<pre>[^\d\s.,+-][^\d\s]*)?\s*(?P<sign2>[-+]?)"
+    r"(?P<number>\d(?:[\d.,'’ ]*\d)?|[.,]\d+)\s*(?P<post>[^\d\s.,'’][^\d]*)?"
+)
+_PLAIN_RE = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _amounts_into(
+    fields: dict[str, str | list[str]],
+    amounts: dict[str, str],
+    rtype: RecordType,
+    reading: _Reading,
+) -> None:
+    """Money as we write it (`12500.50`), its currency from a sign or code in the cell when the
+    row names none; see `_amount`."""
+    given = fields.get("currency")
+    row_currency = given.strip().upper() if isinstance(given, str) and given.strip() else None
+    for key, text in amounts.items():
+        amount, code = _amount(text, german=reading.german, currency=row_currency)
+        if code is not None and not isinstance(amount, Remarked) and rtype.field("currency"):
+            if row_currency is None:
+                fields["currency"] = row_currency = code
+            elif row_currency != code:
+                why = f"'{text}' is in {code}, but the row's currency is {row_currency}; left out"
+                amount = Remarked(text, why, left_out=True)
+        fields[key] = amount
+
+
+def _amount(text: str, *, german: bool, currency: str | None = None) -> tuple[str, str | None]:
+    """The amount in `text` as digits with an optional `.`, and the currency its sign or code
+    names. Spaces and apostrophes group digits; of `.` and `,` both in one amount the last is
+    the decimal mark; one of them more than once groups; once, it is the decimal mark unless
+    three digits follow it. Then (`1,234`) it groups if it is the file's grouping mark (`,`
+    with English headers, `.` with German ones); the other mark (`1.234` in an English file:
+    a thousand typed in Germany, or 1.234?) is read as a decimal mark only for a currency
+    with three decimals (KWD), else the amount is a left-out Remarked. Text that is no amount
+    at all is returned as found, for validation to report."""
+    if _PLAIN_RE.fullmatch(text) and not _three_after_mark(text):
+        return text, None  # what every program writes: 4500.50, 500000.0
+    match = _AMOUNT_RE.fullmatch(text.translate(_SPACES).strip())
+    if match is None or (match["pre"] and match["post"]) or (match["sign"] and match["sign2"]):
+        return text, None
+    sign, code = match["sign"] or match["sign2"], None
+    symbol = (match["pre"] or match["post"] or "").strip()
+    if symbol:
+        code = _CURRENCY_SIGNS.get(symbol) or _currency_code(symbol)
+        if code is None:
+            return text, None
+    number = match["number"]
+    marks = [c for c in number if c in ".,"]
+    groupers = {c for c in number if c in " '’"}
+    decimal = None
+    if len(groupers) > 1:
+        return text, code
+    if len(set(marks)) == 2 or (groupers and marks):
+        decimal = marks[-1]
+        if marks.count(decimal) > 1:
+            return text, code
+        grouping = groupers.pop() if groupers else ("," if decimal == "." else ".")
+    elif len(marks) > 1:
+        grouping = marks[0]
+    elif len(marks) == 1:
+        head, _, tail = number.partition(marks[0])
+        if len(tail) != 3 or not head or len(head) > 3 or head == "0":
+            decimal, grouping = marks[0], ""
+        elif marks[0] == ("." if german else ","):
+            grouping = marks[0]
+        elif _three_decimals(code or currency or ""):
+            decimal, grouping = marks[0], ""
+        else:
+            headers = "German" if german else "English"
+            why = (
+                f"'{text}' could be {head}{tail} or {head}.{tail} in a file with {headers} "
+                f"headers; left out (write {head}{tail} or {head}.{tail}0)"
+            )
+            return Remarked(text, why, left_out=True), code
+    else:
+        grouping = groupers.pop() if groupers else ""
+    whole, _, fraction = number.rpartition(decimal) if decimal else (number, "", "")
+    if grouping and grouping in whole:
+        if not re.fullmatch(rf"\d{{1,3}}(?:{re.escape(grouping)}\d{{3}})*", whole):
+            return text, code  # grouped other than in threes: not ours to guess
+        whole = whole.replace(grouping, "")
+    if not re.fullmatch(r"\d*", whole) or not re.fullmatch(r"\d*", fraction):
+        return text, code
+    digits = (whole or "0") + (f".{fraction}" if fraction else "")
+    return ("-" if sign == "-" else "") + digits, code
+
+
+def _three_after_mark(text: str) -> bool:
+    """`1.234`: one mark with exactly three digits after it and one to three before."""
+    return re.fullmatch(r"[-+]?[1-9]\d{0,2}\.\d{3}", text) is not None
+
+
+def _currency_code(text: str) -> str | None:
+    try:
+        return money.normalize_currency(text) if len(text) == 3 and text.isalpha() else None
+    except ValidationError:
+        return None
+
+
+def _three_decimals(code: str) -> bool:
+    try:
+        return money.minor_units(money.normalize_currency(code)) == 3
+    except ValidationError:
+        return False
 
 
 def _address_into(fields: dict[str, str | list[str]], cells: _Row) -> None:

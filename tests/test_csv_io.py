@@ -242,3 +242,105 @@ def test_import_csv_warns_of_stray_bytes_in_a_utf8_file(folder: Path, crm, tmp_p
     assert f"{source}:3: bytes that are not UTF-8" in result.stderr
     assert load(folder / "contacts" / "renee.yaml")["name"] == "Renée"
     assert load(folder / "contacts" / "noel.yaml")["name"] == "Noël"
+
+
+def test_import_csv_outlook_birthdays(folder: Path, crm, tmp_path):
+    english = _write(
+        tmp_path / "outlook.csv",
+        "First Name,Last Name,E-mail Address,Birthday\n"
+        "Ada,Lovelace,ada@example.com,1/20/1991\n"
+        "Grace,Hopper,grace@example.com,0/0/00\n"
+        "Alan,Turing,alan@example.com,20/01/1991\n",
+    )
+    result = crm("import", "csv", str(english), "--type", "contacts", "--preset", "outlook")
+    assert result.ok, result.stderr
+    assert str(load(folder / "contacts" / "ada-lovelace.yaml")["birthday"]) == "1991-01-20"
+    assert "birthday" not in load(folder / "contacts" / "grace-hopper.yaml")  # no birthday
+    assert "birthday" not in load(folder / "contacts" / "alan-turing.yaml")
+    assert f"{english}:3: birthday" not in result.stderr
+    assert (
+        f"{english}:4: birthday: '20/01/1991' is no date read month/day/year, as files with "
+        "English headers write it; left out"
+    ) in result.stderr
+    german = _write(
+        tmp_path / "kontakte.csv",
+        "Vorname;Nachname;E-Mail-Adresse;Geburtstag\n"
+        "Jürgen;Müller;juergen@example.de;03.04.1970\n"
+        "Erika;Muster;erika@example.de;00.00.0000\n",
+        "cp1252",
+    )
+    result = crm("import", "csv", str(german), "--type", "contacts", "--preset", "outlook")
+    assert result.ok, result.stderr
+    assert str(load(folder / "contacts" / "jurgen-muller.yaml")["birthday"]) == "1970-04-03"
+    assert "birthday" not in load(folder / "contacts" / "erika-muster.yaml")
+    assert "Erika" not in result.stderr and "warning" not in result.stderr.lower()
+    assert crm("check").ok
+
+
+def test_import_csv_deal_amounts_and_their_currency(folder: Path, crm, tmp_path):
+    source = _write(
+        tmp_path / "deals.csv",
+        "Title,Amount\n"
+        'One,"12,500.50"\n'
+        'Two,"1 000,00 €"\n'
+        'Three,"$1,200"\n'
+        "Four,USD 1200\n"
+        "Five,1.234\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "deals")
+    assert result.ok, result.stderr
+    deals = {d["title"]: d for d in json.loads(crm("deal", "list", "-f", "json").stdout)}
+    got = {t: (d["value"], d["currency"]) for t, d in deals.items()}
+    assert got["One"] == ("12500.50", "EUR")  # the folder's currency
+    assert got["Two"] == ("1000.00", "EUR")
+    assert got["Three"] == ("1200.00", "USD") and got["Four"] == ("1200.00", "USD")
+    assert load(folder / "deals" / "three.yaml")["value"] == "1200.00"  # text: Decimal, not float
+    assert "value" not in load(folder / "deals" / "five.yaml")
+    assert (
+        f"{source}:6: value: '1.234' could be 1234 or 1.234 in a file with English headers; "
+        "left out (write 1234 or 1.2340)"
+    ) in result.stderr
+    assert crm("check").ok
+
+
+def test_import_csv_pipedrive_won_and_lost_deals(folder: Path, crm, tmp_path):
+    source = _write(
+        tmp_path / "pipedrive.csv",
+        "Deal - ID,Deal - Title,Deal - Value,Deal - Currency,Deal - Stage,Deal - Status,"
+        "Deal - Lost reason\n"
+        "1,Open one,100,EUR,Proposal,open,\n"
+        "2,Won one,200,EUR,Proposal,won,\n"
+        "3,Lost one,300,EUR,Proposal,lost,Too expensive\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "deals", "--preset", "pipedrive")
+    assert result.ok, result.stderr
+    assert "stage:" not in result.stderr
+    assert load(folder / "deals" / "open-one.yaml")["stage"] == "proposal"
+    assert load(folder / "deals" / "won-one.yaml")["stage"] == "won"
+    lost = load(folder / "deals" / "lost-one.yaml")
+    assert lost["stage"] == "lost" and lost["lost_reason"] == "Too expensive"
+    assert lost["history"][-1]["reason"] == "Too expensive"
+    again = crm("import", "csv", str(source), "--type", "deals", "--preset", "pipedrive")
+    assert again.ok and "3 deals (3 unchanged)" in again.stderr, again.stderr
+    assert crm("check").ok
+
+
+def test_import_csv_salesforce_lead_statuses(folder: Path, crm, tmp_path):
+    source = _write(
+        tmp_path / "leads.csv",
+        "ID,FIRSTNAME,LASTNAME,COMPANY,EMAIL,STATUS\n"
+        "00Q1,Ada,Lovelace,Engines,ada@example.com,Open - Not Contacted\n"
+        "00Q2,Alan,Turing,Bletchley,alan@example.com,Working - Contacted\n"
+        "00Q3,Grace,Hopper,Navy,grace@example.com,Closed - Converted\n"
+        "00Q4,Kurt,Gödel,IAS,kurt@example.com,Closed - Not Converted\n",
+    )
+    result = crm("import", "csv", str(source), "--type", "leads", "--preset", "salesforce")
+    assert result.ok, result.stderr
+    leads = {d["name"]: d["status"] for d in json.loads(crm("lead", "list", "-f", "json").stdout)}
+    assert leads == {
+        "Ada Lovelace": "new",
+        "Alan Turing": "contacted",
+        "Grace Hopper": "qualified",
+        "Kurt Gödel": "unqualified",
+    }
+    assert crm("check").ok

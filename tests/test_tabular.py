@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crm.errors import DataError, UsageError
+from crm.importing import Remarked
 from crm.tabular import (
     PRESETS,
     Mapped,
@@ -413,7 +414,7 @@ def test_outlook_german_in_windows_1252_with_semicolons():
     m = mapped(t, "contact")[2]
     assert m.fields == {
         "name": "Herr Jürgen Müller",
-        "birthday": "24.12.1970",
+        "birthday": "1970-12-24",  # German headers: day.month.year
         "phones": ["+49 89 123456", "+49 171 1234567"],
         "emails": ["juergen@example.de", "j.mueller@example.com"],
         "tags": ["Kunden"],
@@ -584,7 +585,7 @@ def test_pipedrive_fills_the_record_from_its_own_entity():
         "stage": "Proposal Made",
         "close_date": "2026-09-30",
     }
-    assert deal.external == ("pipedrive", "42") and deal.unknown["Deal - Status"] == "open"
+    assert deal.external == ("pipedrive", "42") and "Deal - Status" not in deal.unknown
 
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
@@ -952,3 +953,152 @@ def test_write_csv_reads_back_exactly(cells):
     read = list(csv.reader(io.StringIO(text, newline="")))
     assert read[0] == columns
     assert read[1:] == [[neutralise(c, keep_numbers=True) for c in row] for row in cells]
+
+
+# -- values as other programs write them ---------------------------------------------------
+
+
+def _one(csv_text: str, rtype: str, preset: str | None = "auto") -> Mapped:
+    t = read_table(csv_text.encode(), "values.csv")
+    return mapped(t, rtype, preset)[2]
+
+
+@pytest.mark.parametrize(
+    ("header", "cell", "birthday"),
+    [
+        ("First Name,Last Name,Birthday", "1/20/1991", "1991-01-20"),  # Outlook, US
+        ("First Name,Last Name,Birthday", "1/20/1991 0:00:00", "1991-01-20"),
+        ("First Name,Last Name,Birthday", "3/4/1991", "1991-03-04"),  # English: month first
+        ("Vorname,Nachname,Geburtstag", "3/4/1991", "1991-04-03"),  # German: day first
+        ("Vorname,Nachname,Geburtstag", "20.01.1991", "1991-01-20"),
+        ("First Name,Last Name,Birthday", "20.01.1991", "1991-01-20"),  # dots: always day first
+        ("First Name,Last Name,Birthday", "1991-01-20", "1991-01-20"),
+        ("First Name,Last Name,Birthday", "0/0/00", None),  # Outlook's "no birthday"
+        ("Vorname,Nachname,Geburtstag", "00.00.0000", None),
+        ("First Name,Last Name,Birthday", "1/1/4501", None),  # Outlook's "None" date
+    ],
+)
+def test_birthdays_as_outlook_writes_them(header, cell, birthday):
+    m = _one(f"{header}\nAda,Lovelace,{cell}\n", "contact", "outlook")
+    assert m.fields.get("birthday") == birthday
+    assert not getattr(m.fields.get("birthday"), "remark", None)
+
+
+@pytest.mark.parametrize(
+    ("header", "cell", "remark"),
+    [
+        ("Birthday", "20/01/1991", "'20/01/1991' is no date read month/day/year"),
+        ("Geburtstag", "1/20/1991", "'1/20/1991' is no date read day/month/year"),
+        ("Birthday", "3/4/91", "'3/4/91' has a two-digit year (1991 or 2091?)"),
+        ("Geburtstag", "31.02.1990", "'31.02.1990' is no date read day.month.year"),
+    ],
+)
+def test_birthdays_that_cannot_be_read_unambiguously_are_left_out(header, cell, remark):
+    value = _one(f"Name,{header}\nAda,{cell}\n", "contact", "outlook").fields["birthday"]
+    assert isinstance(value, Remarked) and value.left_out and value == cell
+    assert value.remark.startswith(remark) and value.remark.endswith("; left out")
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "currency"),
+    [
+        ("12,500.50", "12500.50", None),
+        ("1.234,56", "1234.56", None),  # the last mark is the decimal one
+        ("€ 1000", "1000", "EUR"),
+        ("1 000,00 €", "1000.00", "EUR"),
+        ("1\u00a0000,00\u00a0€", "1000.00", "EUR"),  # no-break spaces, as Excel writes them
+        ("$1,200", "1200", "USD"),
+        ("USD 1200", "1200", "USD"),
+        ("1200 chf", "1200", "CHF"),
+        ("-£50", "-50", "GBP"),
+        ("1,234", "1234", None),  # `,` groups in a file with English headers
+        ("1,234,567.5", "1234567.5", None),
+        ("1.234.567", "1234567", None),  # a mark more than once groups
+        ("1,5", "1.5", None),  # not three digits after it: the decimal mark
+        ("0,500", "0.500", None),  # no thousands start with 0
+        ("1'000.50", "1000.50", None),
+        ("500000.0", "500000.0", None),  # Salesforce
+        ("1.234 KWD", "1.234", "KWD"),  # three decimals in dinars
+    ],
+)
+def test_deal_amounts_in_english_files(cell, value, currency):
+    m = _one(f'Deal Name,Amount\nWebsite,"{cell}"\n', "deal", None)
+    assert m.fields["value"] == value and not isinstance(m.fields["value"], Remarked)
+    assert m.fields.get("currency") == currency
+    assert isinstance(m.fields["value"], str)  # text for records.plan: Decimal, never float
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [("1.234", "1234"), ("1.234,56", "1234.56"), ("12.500", "12500"), ("1 000,00 €", "1000.00")],
+)
+def test_deal_amounts_in_german_files(cell, value):
+    # Betrag maps to nothing by itself: --map Betrag=value
+    t = read_table(f'Titel,Firma,Betrag\nWebsite,Acme,"{cell}"\n'.encode(), "werte.csv")
+    m = mapper(t.header, "deal", None, {"Betrag": "value", "Titel": "title"})(t.rows[0][1])
+    assert m.fields["value"] == value and not isinstance(m.fields["value"], Remarked)
+
+
+@pytest.mark.parametrize(
+    ("header", "cell", "remark"),
+    [
+        ("Amount", "1.234", "'1.234' could be 1234 or 1.234 in a file with English headers"),
+        ("Betrag", "1,234", "'1,234' could be 1234 or 1.234 in a file with German headers"),
+    ],
+)
+def test_ambiguous_amounts_are_left_out(header, cell, remark):
+    text = f'Name,Firma,{header}\nWebsite,Acme,"{cell}"\n'
+    t = read_table(text.encode(), "deals.csv")
+    m = mapper(t.header, "deal", None, {header: "value"})(t.rows[0][1])
+    value = m.fields["value"]
+    assert isinstance(value, Remarked) and value.left_out and value == cell
+    assert value.remark.startswith(remark)
+
+
+def test_a_currency_sign_never_contradicts_the_currency_column():
+    m = _one("Deal Name,Amount,Currency\nA,$1200,EUR\n", "deal", None)
+    assert m.fields["currency"] == "EUR"
+    value = m.fields["value"]
+    assert isinstance(value, Remarked) and value.left_out
+    assert value.remark == "'$1200' is in USD, but the row's currency is EUR; left out"
+    same = _one("Deal Name,Amount,Currency\nA,$1200,usd\n", "deal", None)
+    assert same.fields["value"] == "1200" and same.fields["currency"] == "usd"
+    empty = _one("Deal Name,Amount,Currency\nA,€ 5,\n", "deal", None)
+    assert empty.fields["value"] == "5" and empty.fields["currency"] == "EUR"
+
+
+def test_pipedrive_deal_status_puts_won_and_lost_deals_in_their_stage():
+    text = (
+        "Deal - Title,Deal - Value,Deal - Currency,Deal - Stage,Deal - Status,Deal - Lost reason\n"
+        "Open one,100,EUR,Proposal Made,open,\n"
+        "Won one,200,EUR,Negotiations Started,won,\n"
+        "Lost one,300,EUR,Proposal Made,lost,Too expensive\n"
+        "Deleted one,400,EUR,Proposal Made,deleted,\n"
+    )
+    t = read_table(text.encode(), "deals.csv")
+    rows = mapped(t, "deal", "pipedrive")
+    assert rows[2].fields["stage"] == "Proposal Made" and not rows[2].unknown
+    assert rows[3].fields["stage"] == "won" and not rows[3].unknown
+    assert rows[4].fields["stage"] == "lost"
+    assert rows[4].fields["lost_reason"] == "Too expensive"
+    assert rows[5].fields["stage"] == "Proposal Made"
+    assert rows[5].unknown == {"Deal - Status": "deleted"}
+    assert dict(mapping_report(t.header, "deal", "pipedrive", {}))["Deal - Status"] == "stage"
+
+
+@pytest.mark.parametrize(
+    ("status", "ours"),
+    [
+        ("Open - Not Contacted", "new"),
+        ("Working - Contacted", "contacted"),
+        ("Closed - Converted", "qualified"),  # `converted` only through crm lead convert
+        ("Closed - Not Converted", "unqualified"),
+        ("Nurturing", "contacted"),
+        ("Qualified", "Qualified"),  # ours by name: records.plan matches it
+    ],
+)
+def test_salesforce_lead_statuses(status, ours):
+    m = _one(f"ID,LASTNAME,COMPANY,STATUS\n00Qx1,Roe,Acme,{status}\n", "lead", "salesforce")
+    assert m.fields["status"] == ours
+    contact = _one(f"ID,LASTNAME,COMPANY,STATUS\n00Qx1,Roe,Acme,{status}\n", "lead", "hubspot")
+    assert contact.fields["status"] == status  # only Salesforce's words are translated
