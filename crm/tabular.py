@@ -1249,8 +1249,9 @@ def _birthday(text: str, *, day_first: bool) -> str | None:
     """A birthday as YYYY-MM-DD from Outlook's `1/20/1991` (month first with English
     headers, day first with German ones) or `20.01.1991` (always day first); None for
     Outlook's `0/0/00`, `00.00.0000` and 1/1/4501 (no birthday). A value that cannot be read
-    unambiguously is a left-out Remarked; other text is returned as found (ISO dates, or
-    text that validation reports)."""
+    unambiguously is a left-out Remarked (one valid in the other order only, such as
+    20/01/1991 with English headers, is read in that order); other text is returned as found
+    (ISO dates, or text that validation reports)."""
     text = _MIDNIGHT_RE.sub("", text.strip())  # `1/20/1991 0:00:00`: a date, not a moment
     if _no_date(text):
         return None
@@ -1266,12 +1267,16 @@ def _birthday(text: str, *, day_first: bool) -> str | None:
         return Remarked(text, why, left_out=True)
     if int(year) == _NO_BIRTHDAY_YEAR:
         return None
-    try:
-        return dt.date(int(year), int(month), int(day)).isoformat()
-    except ValueError:
-        why = "German headers" if day_first else "English headers"
-        read = order if dotted else f"{order}, as files with {why} write it"
-        return Remarked(text, f"'{text}' is no date read {read}; left out", left_out=True)
+    # 20/01/1991 in an English file: when only the other order makes it a date, it is that.
+    orders = [(day, month)] if dotted else [(day, month), (month, day)]
+    for d, m in orders:
+        try:
+            return dt.date(int(year), int(m), int(d)).isoformat()
+        except ValueError:
+            continue
+    why = "German headers" if day_first else "English headers"
+    read = order if dotted else f"{order}, as files with {why} write it"
+    return Remarked(text, f"'{text}' is no date read {read}; left out", left_out=True)
 
 
 # Salesforce's default lead statuses, classic and Lightning, as ours. A lead converted there

@@ -250,16 +250,18 @@ def test_import_csv_outlook_birthdays(folder: Path, crm, tmp_path):
         "First Name,Last Name,E-mail Address,Birthday\n"
         "Ada,Lovelace,ada@example.com,1/20/1991\n"
         "Grace,Hopper,grace@example.com,0/0/00\n"
-        "Alan,Turing,alan@example.com,20/01/1991\n",
+        "Alan,Turing,alan@example.com,20/01/1991\n"
+        "Kurt,Goedel,kurt@example.com,31/31/1991\n",
     )
     result = crm("import", "csv", str(english), "--type", "contacts", "--preset", "outlook")
     assert result.ok, result.stderr
     assert str(load(folder / "contacts" / "ada-lovelace.yaml")["birthday"]) == "1991-01-20"
     assert "birthday" not in load(folder / "contacts" / "grace-hopper.yaml")  # no birthday
-    assert "birthday" not in load(folder / "contacts" / "alan-turing.yaml")
+    assert str(load(folder / "contacts" / "alan-turing.yaml")["birthday"]) == "1991-01-20"
+    assert "birthday" not in load(folder / "contacts" / "kurt-goedel.yaml")
     assert f"{english}:3: birthday" not in result.stderr
     assert (
-        f"{english}:4: birthday: '20/01/1991' is no date read month/day/year, as files with "
+        f"{english}:5: birthday: '31/31/1991' is no date read month/day/year, as files with "
         "English headers write it; left out"
     ) in result.stderr
     german = _write(

@@ -290,7 +290,7 @@ def test_webmail_outlook_style_columns():
         "Job Title",
         ["test"],
     )
-    assert m.fields["birthday"] == "20/01/1991"  # dates pass as text
+    assert m.fields["birthday"] == "1991-01-20"  # only day first makes it a date
     assert m.unknown["Assistant's Phone"] == "333"
 
 
@@ -976,6 +976,8 @@ def _one(csv_text: str, rtype: str, preset: str | None = "auto") -> Mapped:
         ("First Name,Last Name,Birthday", "0/0/00", None),  # Outlook's "no birthday"
         ("Vorname,Nachname,Geburtstag", "00.00.0000", None),
         ("First Name,Last Name,Birthday", "1/1/4501", None),  # Outlook's "None" date
+        ("First Name,Last Name,Birthday", "20/01/1991", "1991-01-20"),  # a UK export: no month 20
+        ("Vorname,Nachname,Geburtstag", "1/20/1991", "1991-01-20"),
     ],
 )
 def test_birthdays_as_outlook_writes_them(header, cell, birthday):
@@ -987,8 +989,8 @@ def test_birthdays_as_outlook_writes_them(header, cell, birthday):
 @pytest.mark.parametrize(
     ("header", "cell", "remark"),
     [
-        ("Birthday", "20/01/1991", "'20/01/1991' is no date read month/day/year"),
-        ("Geburtstag", "1/20/1991", "'1/20/1991' is no date read day/month/year"),
+        ("Birthday", "31/31/1991", "'31/31/1991' is no date read month/day/year"),
+        ("Geburtstag", "0/20/1991", "'0/20/1991' is no date read day/month/year"),
         ("Birthday", "3/4/91", "'3/4/91' has a two-digit year (1991 or 2091?)"),
         ("Geburtstag", "31.02.1990", "'31.02.1990' is no date read day.month.year"),
     ],
