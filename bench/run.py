@@ -175,7 +175,12 @@ def crm_command() -> list[str]:
 
 def child_env() -> dict[str, str]:
     """The environment of a plain non-interactive run: no CRM_* settings, no colours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    # No CRM_* settings; and Python writes bytecode, as it does for an installed package.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRM_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(NO_COLOR="1", COLUMNS="100", TZ="UTC")
     return env
 
@@ -241,6 +246,9 @@ def prepare(size: int, args: argparse.Namespace, today: dt.date) -> Folder:
     shutil.rmtree(target, ignore_errors=True)
     log(f"[{size}] copying to {target}")
     shutil.copytree(pristine, target, symlinks=True)
+    # crm parses again files changed in the last two seconds (their times could hide an edit):
+    # a user's folder is not that fresh, so neither is the one measured.
+    time.sleep(2.1)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     return Folder(size, target, pristine, manifest, csv_path)
 

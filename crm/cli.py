@@ -111,6 +111,22 @@ def _invoked(args: list[str]) -> str | None:
     return ""
 
 
+def _without_globals(args: list[str]) -> list[str]:
+    """The arguments without the global options that take no part in `--version`."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif arg.startswith("--dir=") or arg == "--debug":
+            continue
+        else:
+            out.append(arg)
+    return out
+
+
 def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
     """The Typer app. `only` names the one command to import ("" none, None all)."""
     import typer
@@ -165,7 +181,7 @@ def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     args = sys.argv[1:]
-    if args in (["--version"], ["-V"]):  # answered before Typer is even imported
+    if _without_globals(args) in (["--version"], ["-V"]):  # answered before Typer is imported
         print(f"crm {__version__}")
         return
     app = build_app(_invoked(args))

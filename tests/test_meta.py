@@ -211,9 +211,10 @@ def test_a_plain_list_imports_only_what_it_needs(crm, folder):
     assert "crm.commands.contact" not in loaded  # only the group being run is imported
 
 
-def test_version_imports_neither_typer_nor_the_store(folder):
+@pytest.mark.parametrize("args", [["--version"], ["--dir", ".", "-V"], ["--debug", "--version"]])
+def test_version_imports_neither_typer_nor_the_store(folder, args):
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "crm", "--version"],
+        [sys.executable, "-X", "importtime", "-m", "crm", *args],
         cwd=folder,
         capture_output=True,
         text=True,
