@@ -346,3 +346,11 @@ def test_import_csv_salesforce_lead_statuses(folder: Path, crm, tmp_path):
         "Kurt Gödel": "unqualified",
     }
     assert crm("check").ok
+
+
+def test_a_company_named_by_a_row_is_reported_at_that_row(folder: Path, crm, tmp_path):
+    assert crm("company", "add", "Acme GmbH").ok
+    source = _write(tmp_path / "b.csv", "name,company\nBob,Acmes GmbH\n")
+    result = crm("import", "csv", str(source), "--type", "contacts")
+    assert result.ok, result.stderr
+    assert f"{source}:2: looks like company acme-gmbh (similar name)" in result.stderr

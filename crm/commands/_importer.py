@@ -174,10 +174,12 @@ class Importer:
                 )
         elif rtype is CONTACT and incoming.company:
             values["company"] = self.company_for(
-                incoming.company, values.get("emails"), incoming.work_emails
+                incoming.company, values.get("emails"), incoming.work_emails, source=incoming.source
             )
         elif incoming.company:
-            values["company"] = self._existing_or_new_company(rtype, incoming.company)
+            values["company"] = self._existing_or_new_company(
+                rtype, incoming.company, incoming.source
+            )
         if incoming.contact:
             try:
                 values["contact"] = self._resolve_ref("contact", incoming.contact)
@@ -349,7 +351,9 @@ class Importer:
                 return idx.by_domain[domain]
         return None
 
-    def company_for(self, name: str, emails: Any, work: Sequence[str] = ()) -> str:
+    def company_for(
+        self, name: str, emails: Any, work: Sequence[str] = (), *, source: str = ""
+    ) -> str:
         """The id of the company called `name` (compared loosely: `ACME GmbH` is `Acme`), else
         the one at the domain of a work email (`EMAIL;TYPE=WORK:jane@ibm.com`: the company with
         domain ibm.com, whatever its name), else a new one, with the domain of one of `emails`
@@ -368,19 +372,19 @@ class Importer:
         values: dict[str, Any] = {"name": name}
         if domains and not idx.by_domain.get(domains[0]):
             values["domain"] = domains[0]
-        outcome = self.upsert(COMPANY, Incoming(source="", values=values))
+        outcome = self.upsert(COMPANY, Incoming(source=source, values=values))
         assert outcome.id is not None
         self.outcomes.append(replace(outcome, reason="named by an imported contact"))
         return outcome.id
 
-    def _existing_or_new_company(self, rtype: RecordType, name: str) -> str:
+    def _existing_or_new_company(self, rtype: RecordType, name: str, source: str) -> str:
         """A company for a deal or lead: a lead keeps the name as text; a deal links one."""
         if rtype.name == "lead":
             return name
         try:
             return self._resolve_ref("company", name)
         except CrmError:
-            return self.company_for(name, None)
+            return self.company_for(name, None, source=source)
 
 
 def _valid_emails(incoming: Incoming) -> Incoming:
