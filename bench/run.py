@@ -40,6 +40,9 @@ import generate
 ROOT = Path(__file__).resolve().parent.parent
 RAW_BEGIN = "<!-- bench-results"
 RAW_END = "-->"
+# Text written by hand between these lines is kept from one run to the next.
+NOTES_BEGIN = "<!-- notes: kept by bench/run.py -->"
+NOTES_END = "<!-- end of notes -->"
 PACKAGES = ("typer", "click", "rich", "PyYAML", "ruamel.yaml", "weasyprint", "Jinja2", "vobject")
 
 
@@ -350,6 +353,18 @@ def _change(now: float, before: float | None) -> str:
     return f"{pct:+.0f} %".replace("-", "−")
 
 
+def kept_notes(path: Path) -> str:
+    """The hand-written notes of the file `path` (between NOTES_BEGIN and NOTES_END)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    start, end = text.find(NOTES_BEGIN), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start + len(NOTES_BEGIN) : end].strip("\n")
+
+
 def render(
     results: Sequence[Result],
     info: dict[str, str],
@@ -357,6 +372,7 @@ def render(
     args: argparse.Namespace,
     date: str,
     previous_date: str,
+    notes: str = "",
 ) -> str:
     """docs/benchmarks.md: machine, results, data, and the raw figures for the next run."""
     order = {c.name: i for i, c in enumerate(COMMANDS)}
@@ -411,6 +427,7 @@ def render(
     if failed:
         out += ["", "## Failures", ""]
         out += [f"- {r.command} at {r.size:,} records: {r.failure}" for r in failed]
+    out += ["", NOTES_BEGIN, notes, NOTES_END] if notes else []
     kinds = list(next(iter(counts.values()), {}))
     out += [
         "",
@@ -484,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(folder.path, ignore_errors=True)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = render(results, machine(), counts, args, date, previous_date)
+    text = render(results, machine(), counts, args, date, previous_date, kept_notes(args.out))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     log(f"wrote {args.out}")

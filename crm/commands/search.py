@@ -40,8 +40,10 @@ def search(
     except KeyError as exc:
         raise UsageError(f"no record type {exc}", hint=", ".join(RECORD_TYPES)) from exc
     ctx = app_context()
-    records = [rec for rtype in types for rec in scan(ctx, rtype)]
-    hits = find(" ".join(text), records)
+    hits = []
+    for rtype in types:  # one type at a time: only the hits of a large folder stay in memory
+        hits.extend(find(" ".join(text), scan(ctx, rtype)))
+    hits.sort(key=lambda h: (-h.score, h.record.type.name, h.record.id))
     rows = [
         {**hit.json(), "matched": "; ".join(f"{f}: {t}" for f, t in hit.matches)}
         for hit in (hits[:limit] if limit else hits)
