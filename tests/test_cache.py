@@ -183,3 +183,25 @@ def test_records_from_the_cache_still_know_their_lines(folder: Path, crm, trusti
     result = crm("check")
     assert result.exit_code == 1 and "contacts/ada.yaml:4: emails" in result.stdout
     assert crm("check").stdout == result.stdout  # the findings kept in the cache
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "!!timestamp {a: 1}",
+        "!!timestamp [1]",
+        "!!null {a: 1}",
+        "0x" + "f" * 5000,
+        ":".join(["1"] * 3000),
+    ],
+)
+def test_odd_values_are_findings_of_one_file_never_a_failed_command(folder: Path, crm, value):
+    (folder / "contacts" / "ok.yaml").write_text("name: Ok\n")
+    (folder / "contacts" / "odd.yaml").write_text(f"name: Odd\ntitle: {value}\n")
+    for _ in range(2):  # and the same from the cache
+        listed = crm("contact", "list", "-f", "json")
+        assert listed.exit_code == 0 and "Ok" in listed.stdout, listed.stderr
+        assert "contacts/odd.yaml" in listed.stderr
+        checked = crm("check")
+        assert checked.exit_code == 1 and "contacts/odd.yaml:" in checked.stdout
+        assert "unexpected" not in checked.stderr + listed.stderr

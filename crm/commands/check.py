@@ -10,7 +10,7 @@ import typer
 
 from crm import dates, invoicing, output, scoring
 from crm.commands._options import FormatOpt
-from crm.config import CONFIG_FILE, Config
+from crm.config import Config
 from crm.context import app_context
 from crm.models import RECORD_TYPES, Issue
 from crm.output import Format
@@ -32,7 +32,7 @@ def check(fmt: FormatOpt = None) -> None:
     ctx = app_context()
     config, issues = ctx.store.config(deep=True)
     issues = list(issues)
-    salt = (_settings_digest(ctx.root), dates.today().isoformat())
+    salt = (ctx.store.config_digest, dates.today().isoformat())
     everything: dict[str, list[Record]] = {}
     for name, rtype in RECORD_TYPES.items():  # type by type: a folder's lines never all at once
         scan = ctx.store.scan(rtype)
@@ -63,16 +63,6 @@ def check(fmt: FormatOpt = None) -> None:
 def _judged(rec: Record, config: Config) -> tuple[tuple[str, int | None, str], ...]:
     """The record's own problems, as plain data the cache can keep."""
     return tuple((i.path, i.line, i.message) for i in validate(rec, config))
-
-
-def _settings_digest(root: Path) -> str:
-    """What a record is judged by besides its file: crm.yaml."""
-    import hashlib
-
-    try:
-        return hashlib.sha256((root / CONFIG_FILE).read_bytes()).hexdigest()
-    except OSError:
-        return ""
 
 
 def _reader(root: Path) -> Callable[[str], bytes | None]:

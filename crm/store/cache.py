@@ -48,14 +48,21 @@ def is_racy(stamp: Stamp, now_ns: int) -> bool:
 
 
 def _signature() -> tuple[Any, ...]:
-    """What the cached values depend on besides the files: crm's version and its parser."""
+    """What the cached values depend on besides the files: crm's version, the parser and the
+    modules that judge records (their files' times, for a changed installation), PyYAML."""
+    import yaml
+
+    from crm import records, validate
     from crm.store import yamlio
 
-    try:
-        parser = os.stat(yamlio.__file__).st_mtime_ns
-    except OSError:
-        parser = 0
-    return (FORMAT, __version__, sys.version_info[:2], parser)
+    times = []
+    for module in (yamlio, records, validate, sys.modules[__name__]):
+        try:
+            times.append(os.stat(module.__file__ or "").st_mtime_ns)
+        except OSError:
+            times.append(0)
+    library = (yaml.__version__, getattr(yaml, "__with_libyaml__", False))
+    return (FORMAT, __version__, sys.version_info[:2], library, tuple(times))
 
 
 class _DataOnly(pickle.Unpickler):

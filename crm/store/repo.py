@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._stamps: dict[str, cache.Stamp] = {}  # of files scanned that the cache may keep
+        self.config_digest = ""  # of the crm.yaml `config()` read last: what judged records
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -78,7 +80,9 @@ class Store:
         """The folder's settings and every problem in crm.yaml (defaults stand in for bad parts)."""
         path = self.root / CONFIG_FILE
         try:
-            loaded = yamlio.parse(yamlio.decode(path.read_bytes(), CONFIG_FILE), CONFIG_FILE)
+            raw = path.read_bytes()
+            self.config_digest = hashlib.sha256(raw).hexdigest()
+            loaded = yamlio.parse(yamlio.decode(raw, CONFIG_FILE), CONFIG_FILE)
         except FileNotFoundError as exc:
             raise ConfigError(f"{path} is missing", hint="create a folder with `crm init`") from exc
         except DataError as exc:

@@ -131,6 +131,9 @@ _SIMPLE_TAGS = frozenset(
 _CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?")
 
 
+_MAX_BITS = 14_000  # about 4,300 digits: Python's limit for printing a number as text
+
+
 class _Walker:
     """Builds JSON-like data from the node tree in one pass (the safe loader's constructor
     would be a second, and turning its dates into text a third), collecting the line of every
@@ -177,11 +180,12 @@ class _Walker:
             return items
         if type(node) is yaml.ScalarNode and not node.style and tag != STR_TAG:
             self.raw[prefix[:-1]] = str(node.value)
-        if tag == "tag:yaml.org,2002:null":
+        scalar = type(node) is yaml.ScalarNode
+        if scalar and tag == "tag:yaml.org,2002:null":
             return None
-        if tag == _TIMESTAMP_TAG and _CANONICAL_TIME.fullmatch(node.value):
+        if scalar and tag == _TIMESTAMP_TAG and _CANONICAL_TIME.fullmatch(node.value):
             return node.value  # what reading it and writing it out as ISO 8601 would give
-        if tag in _SIMPLE_TAGS or tag == _TIMESTAMP_TAG:
+        if scalar and (tag in _SIMPLE_TAGS or tag == _TIMESTAMP_TAG):
             value = self.loader.construct_object(node)
         else:  # another tag: what the safe loader makes of it (or its refusal)
             value = self.loader.construct_object(node, deep=True)
@@ -196,6 +200,8 @@ def _plain(value: Any, path: str) -> Any:
         return [_plain(v, path) for v in value]
     if isinstance(value, dt.date):  # datetime is a date too
         return iso(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_BITS:
+        raise DataError(path, "a number too long to be read (thousands of digits)")
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")  # JSON has no NaN
     if isinstance(value, str | int | float | bool) or value is None:
