@@ -100,19 +100,14 @@ def _invoked(args: list[str]) -> str | None:
         if words is None:
             return None
         args = words
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _GLOBAL_WITH_VALUE:
-            skip = True
-        elif not arg.startswith("-"):
+    for arg in _without_globals(args):
+        if not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return ""
 
 
 def _without_globals(args: list[str]) -> list[str]:
-    """The arguments without the global options that take no part in `--version`."""
+    """The arguments without the global options `--dir PATH`, `--dir=PATH` and `--debug`."""
     out: list[str] = []
     skip = False
     for arg in args:
