@@ -107,7 +107,8 @@ def _invoked(args: list[str]) -> str | None:
 
 
 def _without_globals(args: list[str]) -> list[str]:
-    """The arguments without the global options `--dir PATH`, `--dir=PATH` and `--debug`."""
+    """The arguments without the global options `--dir PATH`, `--dir=PATH`, `--debug` and
+    `--no-pager`."""
     out: list[str] = []
     skip = False
     for arg in args:
@@ -115,7 +116,7 @@ def _without_globals(args: list[str]) -> list[str]:
             skip = False
         elif arg in _GLOBAL_WITH_VALUE:
             skip = True
-        elif arg.startswith("--dir=") or arg == "--debug":
+        elif arg.startswith("--dir=") or arg in ("--debug", "--no-pager"):
             continue
         else:
             out.append(arg)
@@ -151,6 +152,12 @@ def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
             bool,
             typer.Option("--debug", envvar="CRM_DEBUG", help="Show tracebacks of errors."),
         ] = False,
+        no_pager: Annotated[
+            bool,
+            typer.Option(
+                "--no-pager", help="Print long tables whole instead of through $CRM_PAGER/$PAGER."
+            ),
+        ] = False,
         version: Annotated[
             bool,
             typer.Option(
@@ -159,6 +166,10 @@ def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
         ] = False,
     ) -> None:
         configure(Settings(dir=dir, debug=debug))
+        if no_pager:
+            from crm import output
+
+            output.no_pager()
 
     for name, (module_name, help_text, is_group) in COMMANDS.items():
         if only is None or only == name:

@@ -89,6 +89,56 @@ def _one_line(message: str) -> str:
     return " ".join(message.split("\n"))
 
 
+# -- the pager ----------------------------------------------------------------------------------
+
+_paging = True
+
+
+def no_pager() -> None:
+    """Never page (`--no-pager`)."""
+    global _paging
+    _paging = False
+
+
+def screen(text: str) -> None:
+    """Write `text` for people: through a pager when it is longer than the terminal is high.
+
+    The pager is $CRM_PAGER, else $PAGER, else `less` (with LESS=FRX unless set, as git does:
+    it quits at once if the text fits); `cat` or an empty value turns paging off.
+    """
+    out = sys.stdout
+    if _paging and out.isatty() and text.count("\n") >= shutil.get_terminal_size().lines:
+        command = os.environ.get("CRM_PAGER", os.environ.get("PAGER", "less")).strip()
+        if command not in ("", "cat") and _page(command, text):
+            return
+    out.write(text)
+
+
+def _page(command: str, text: str) -> bool:
+    """Run the pager (a shell command, like git's) on `text`; False if it could not start."""
+    import subprocess
+
+    sys.stdout.flush()
+    env = {"LESS": "FRX", "LV": "-c", **os.environ}
+    try:
+        # the user's own $PAGER, run by the shell as git runs it
+        proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
+    except OSError:
+        return False
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # the reader quit the pager early
+        proc.stdin.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C belongs to the pager, which decides to quit
+            continue
+    return code not in (126, 127)  # the shell found no such pager: print instead
+
+
 # -- cells --------------------------------------------------------------------------------------
 
 
@@ -149,7 +199,7 @@ def emit_rows(
         names = {**HEADERS, **(headers or {})}
         rows = [[cell(item.get(c)) for c in columns] for item in items]
         lines = _table_lines([names.get(c, c) for c in columns], rows, columns, _Style())
-        out.write("\n".join(lines) + "\n")
+        screen("\n".join(lines) + "\n")
 
 
 _TSV = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
@@ -217,7 +267,7 @@ def _detail(detail: Detail) -> None:
             lines += [
                 f"  {line}" for line in _table_lines(headers, rows, section.columns, style, 2)
             ]
-    sys.stdout.write("\n".join(lines) + "\n")
+    screen("\n".join(lines) + "\n")
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -396,11 +446,16 @@ DEAL_ROW = (
 )
 
 
-def _rich_console() -> Any:
+@contextlib.contextmanager
+def _rich_screen() -> Iterator[Any]:
+    """A Rich console whose output goes to `screen` (and so to the pager when it is long)."""
     from rich.console import Console
 
     # markup and emoji off: a company called "[bold]" or ":smile:" must print as written
-    return Console(markup=False, emoji=False, highlight=False, no_color="NO_COLOR" in os.environ)
+    console = Console(markup=False, emoji=False, highlight=False, no_color="NO_COLOR" in os.environ)
+    with console.capture() as captured:
+        yield console
+    screen(captured.get())
 
 
 def _deal_table(
@@ -452,26 +507,26 @@ def emit_board(board: Mapping[str, Any], fmt: Format, *, show_closed: bool) -> N
 
     from crm.money import display_totals
 
-    console = _rich_console()
-    console.print(Text(f"Pipeline: {board['pipeline']}", style="bold"))
-    for stage in board["stages"]:
-        count = stage["count"]
-        title = f"{stage['label']} · {stage['probability']}% · {count} deal{'s' * (count != 1)}"
-        summary = display_totals(stage["totals"])
-        if stage["status"] == "open":
-            summary += f"   weighted {display_totals(stage['weighted'])}"
-        if stage["status"] != "open" and not show_closed:
-            console.print(Text(f"{title}: {summary}", style="dim"))
-            continue
-        console.print(Rule(Text(title, style="bold"), align="left"))
-        console.print(Text(f"  {summary}", style="dim", overflow="fold"))
-        if stage["deals"]:
-            table = _deal_table(stage["deals"], show_days=stage["status"] == "open")
-            console.print(Padding(table, (0, 0, 0, 2)))
-    opened = board["open"]
-    console.print(Rule(style="dim"))
-    console.print(Text(f"Open: {display_totals(opened['totals'])}", style="bold"))
-    console.print(Text(f"Weighted: {display_totals(opened['weighted'])}", style="bold"))
+    with _rich_screen() as console:
+        console.print(Text(f"Pipeline: {board['pipeline']}", style="bold"))
+        for stage in board["stages"]:
+            count = stage["count"]
+            title = f"{stage['label']} · {stage['probability']}% · {count} deal{'s' * (count != 1)}"
+            summary = display_totals(stage["totals"])
+            if stage["status"] == "open":
+                summary += f"   weighted {display_totals(stage['weighted'])}"
+            if stage["status"] != "open" and not show_closed:
+                console.print(Text(f"{title}: {summary}", style="dim"))
+                continue
+            console.print(Rule(Text(title, style="bold"), align="left"))
+            console.print(Text(f"  {summary}", style="dim", overflow="fold"))
+            if stage["deals"]:
+                table = _deal_table(stage["deals"], show_days=stage["status"] == "open")
+                console.print(Padding(table, (0, 0, 0, 2)))
+        opened = board["open"]
+        console.print(Rule(style="dim"))
+        console.print(Text(f"Open: {display_totals(opened['totals'])}", style="bold"))
+        console.print(Text(f"Weighted: {display_totals(opened['weighted'])}", style="bold"))
 
 
 def emit_scores(rows: Sequence[Mapping[str, Any]], fmt: Format) -> None:
@@ -485,7 +540,7 @@ def emit_scores(rows: Sequence[Mapping[str, Any]], fmt: Format) -> None:
         head = f"{row['score']:>4}  {row['band']:<5}  {_clean(str(row['name']))} ({row['id']})"
         lines.append(style.bold(head) + style.dim(f"  {row.get('status') or ''}"))
         lines += [f"      {rule['points']:+4d}  {_clean(rule['label'])}" for rule in row["rules"]]
-    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    screen("\n".join(lines) + ("\n" if lines else ""))
 
 
 def bar(value: float, largest: float, width: int) -> str:
@@ -525,45 +580,47 @@ def emit_forecast(data: Mapping[str, Any], fmt: Format) -> None:
 
     from crm.money import display
 
-    console = _rich_console()
-    largest: dict[str, float] = {}
-    for b in data["periods"]:
-        for currency, amount in b["weighted"].items():
-            largest[currency] = max(largest.get(currency, 0.0), float(amount))
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, header_style="bold")
-    table.add_column("period", no_wrap=True)
-    table.add_column("deals", justify="right", no_wrap=True)
-    table.add_column("weighted", justify="right", no_wrap=True)
-    table.add_column("", ratio=1, no_wrap=True, style="cyan")
-    table.add_column("total", justify="right", no_wrap=True, style="dim")
-    bar_width = max(10, console.width - 60)
-    for b in data["periods"]:
-        currencies = sorted(b["weighted"]) or [""]
-        for i, currency in enumerate(currencies):
-            weighted = b["weighted"].get(currency)
-            table.add_row(
-                b["period"] if i == 0 else "",
-                str(b["count"]) if i == 0 else "",
-                display(weighted, currency) if weighted else "",
-                bar(float(weighted), largest[currency], bar_width) if weighted else "",
-                display(b["totals"][currency], currency) if weighted else "",
-            )
-    console.print(Text("Forecast: weighted by probability, by expected close date", style="bold"))
-    console.print(table)
-    from crm.money import display_totals
+    with _rich_screen() as console:
+        largest: dict[str, float] = {}
+        for b in data["periods"]:
+            for currency, amount in b["weighted"].items():
+                largest[currency] = max(largest.get(currency, 0.0), float(amount))
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, header_style="bold")
+        table.add_column("period", no_wrap=True)
+        table.add_column("deals", justify="right", no_wrap=True)
+        table.add_column("weighted", justify="right", no_wrap=True)
+        table.add_column("", ratio=1, no_wrap=True, style="cyan")
+        table.add_column("total", justify="right", no_wrap=True, style="dim")
+        bar_width = max(10, console.width - 60)
+        for b in data["periods"]:
+            currencies = sorted(b["weighted"]) or [""]
+            for i, currency in enumerate(currencies):
+                weighted = b["weighted"].get(currency)
+                table.add_row(
+                    b["period"] if i == 0 else "",
+                    str(b["count"]) if i == 0 else "",
+                    display(weighted, currency) if weighted else "",
+                    bar(float(weighted), largest[currency], bar_width) if weighted else "",
+                    display(b["totals"][currency], currency) if weighted else "",
+                )
+        console.print(
+            Text("Forecast: weighted by probability, by expected close date", style="bold")
+        )
+        console.print(table)
+        from crm.money import display_totals
 
-    for b, label in ((data["later"], "Later"), (data["undated"], "No close date")):
-        if b["count"]:
-            console.print(
-                f"{label}: {b['count']} deal(s), weighted {display_totals(b['weighted'])}"
-            )
-    overdue = data["overdue"]
-    if overdue["count"]:
-        console.print()
-        total = display_totals(overdue["totals"])
-        message = f"Overdue to close: {overdue['count']} deal(s), {total}"
-        console.print(Text(message, style="bold red"))
-        console.print(_deal_table(overdue["deals"], show_stage=True))
+        for b, label in ((data["later"], "Later"), (data["undated"], "No close date")):
+            if b["count"]:
+                console.print(
+                    f"{label}: {b['count']} deal(s), weighted {display_totals(b['weighted'])}"
+                )
+        overdue = data["overdue"]
+        if overdue["count"]:
+            console.print()
+            total = display_totals(overdue["totals"])
+            message = f"Overdue to close: {overdue['count']} deal(s), {total}"
+            console.print(Text(message, style="bold red"))
+            console.print(_deal_table(overdue["deals"], show_stage=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,7 +676,7 @@ def emit_report(
         headers = [k if k != "bar" else "" for k in keys]
         table = _table_lines(headers, cells, keys, style, 2, section.right)
         lines += [f"  {line}" for line in table]
-    sys.stdout.write("\n".join(lines) + "\n")
+    screen("\n".join(lines) + "\n")
 
 
 def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) -> None:
@@ -695,4 +752,4 @@ def emit_agenda(agenda: Mapping[str, Any], fmt: Format, *, plain: bool = False) 
         )
 
     section("Invoices falling due", agenda.get("invoices", ()), invoice)
-    sys.stdout.write("\n".join(lines) + "\n")
+    screen("\n".join(lines) + "\n")
