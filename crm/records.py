@@ -597,8 +597,12 @@ def _ids(value: Any) -> list[str]:
 def dangling(rec: Record, exists: Exists) -> list[Issue]:
     """The references of `rec` that name no existing record."""
     issues = []
+    data = rec.data
     for f in rec.type.refs():
-        for i, value in enumerate(_ids(rec.data.get(f.name))):
+        held = data.get(f.name)
+        if not held:
+            continue
+        for i, value in enumerate(_ids(held)):
             if f.target and not exists(f.target, value):
                 at = f"{f.name}.{i}" if f.kind is Kind.REFS else f.name
                 issues.append(

@@ -222,6 +222,7 @@ class Store:
         before = store.load(key)
         after: dict[str, cache.Entry] = {}
         out = []
+        changed = False
         for rec in records:
             stamp = self._stamps.get(rec.path)
             known = before.get(rec.path)
@@ -232,12 +233,14 @@ class Store:
                 and known[1][0] == salt
             ):
                 value = known[1][1]
+                after[rec.path] = known
             else:
                 value = compute(rec)
-            if stamp is not None:
-                after[rec.path] = (stamp, (salt, value))
+                if stamp is not None:
+                    after[rec.path] = (stamp, (salt, value))
+                    changed = True
             out.append(value)
-        if after != before:
+        if changed or len(after) != len(before):
             store.save(key, after)
         return out
 
