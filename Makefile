@@ -19,7 +19,7 @@ demo: $(BIN)/.installed
 
 ## Lint, type-check and run the whole test suite.
 test: $(BIN)/.installed lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check crm tests
