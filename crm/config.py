@@ -132,6 +132,9 @@ DEFAULT_REMINDERS = (
 )
 
 
+EINVOICE_CHOICES = ("none", "facturx")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Billing:
     """How quotes and invoices are made (crm.yaml `billing:`)."""
@@ -147,6 +150,7 @@ class Billing:
     notes: Mapping[str, str] = field(default_factory=lambda: dict(REGIME_NOTES))
     reminders: tuple[Reminder, ...] = DEFAULT_REMINDERS
     pdf: bool = True  # keep a PDF of each issued document (else HTML)
+    einvoice: str = "none"  # facturx: issued invoices are Factur-X PDFs (customers may differ)
 
     def pattern(self, kind: str) -> str:
         from crm.numbering import DEFAULTS
@@ -332,6 +336,11 @@ def _parse_billing(raw: Any, problem: Any, *, deep: bool = False) -> Billing:
                 problem("billing.locale", f"'{raw['locale']}' is not a locale (e.g. en_GB, de_DE)")
     if isinstance(raw.get("pdf"), bool):
         values["pdf"] = raw["pdf"]
+    if raw.get("einvoice") is not None:
+        if raw["einvoice"] in EINVOICE_CHOICES:
+            values["einvoice"] = raw["einvoice"]
+        else:
+            problem("billing.einvoice", f"is one of: {', '.join(EINVOICE_CHOICES)}")
     for key in ("numbering", "bank", "notes"):
         part = raw.get(key)
         if part is None:

@@ -159,6 +159,7 @@ def seller(config: Config) -> dict[str, Any]:
         "name": business.get("name") or "",
         "address": _address(business.get("address")),
         "vat_id": business.get("vat_id"),
+        "tax_number": business.get("tax_number"),
         "email": business.get("email"),
         "phone": business.get("phone"),
         "website": business.get("website"),
@@ -215,6 +216,9 @@ def context(
         "payment_terms": _terms_days(data),
         "invoice": data.get("invoice"),
         "reason": data.get("reason"),
+        "buyer_reference": data.get("buyer_reference")
+        or (customer.data.get("buyer_reference") if customer else None),
+        "order_reference": data.get("order_reference"),
         **(extra or {}),
     }
 

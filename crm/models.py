@@ -145,6 +145,17 @@ def _billing() -> tuple[Field, ...]:
             choices=REGIMES,
             help="standard, reverse_charge or small_business (default: crm.yaml's).",
         ),
+        Field(
+            name="einvoice",
+            kind=Kind.CHOICE,
+            choices=("none", "facturx"),
+            help="facturx: their invoices are Factur-X e-invoices (default: crm.yaml's).",
+        ),
+        Field(
+            name="buyer_reference",
+            kind=Kind.TEXT,
+            help="Their reference for e-invoices (BT-10, e.g. a Leitweg-ID).",
+        ),
     )
 
 
@@ -373,6 +384,18 @@ def _customer() -> tuple[Field, ...]:
     )
 
 
+def _references() -> tuple[Field, ...]:
+    """The customer's references an invoice carries (printed, and in the e-invoice)."""
+    return (
+        Field(
+            name="buyer_reference",
+            kind=Kind.TEXT,
+            help="The customer's reference (BT-10; default: the customer's).",
+        ),
+        Field(name="order_reference", kind=Kind.TEXT, help="Their purchase order number."),
+    )
+
+
 def _document_tail(*kept: Field) -> tuple[Field, ...]:
     return (
         Field(name="currency", kind=Kind.CURRENCY, help="ISO 4217 code; default from crm.yaml."),
@@ -443,6 +466,7 @@ INVOICE = RecordType(
         Field(name="due", kind=Kind.DATE, writable=False),
         Field(name="service_date", kind=Kind.DATE, help="Date of supply, or start of the period."),
         Field(name="service_until", kind=Kind.DATE, help="End of the period of service."),
+        *_references(),
         *_document_tail(
             Field(name="payments", kind=Kind.PAYMENTS, writable=False),
             Field(name="reminders", kind=Kind.ENTRIES, writable=False),
@@ -465,6 +489,7 @@ CREDIT_NOTE = RecordType(
         Field(name="status", kind=Kind.CHOICE, choices=("draft", "issued"), writable=False),
         Field(name="issued", kind=Kind.DATE, writable=False),
         Field(name="reason", kind=Kind.TEXT, help="Why the invoice is corrected."),
+        *_references(),
         *_document_tail(
             # on the note crediting an invoice's last lines: exactly what it still carried
             Field(name="taxes", kind=Kind.ENTRIES, writable=False),

@@ -86,6 +86,7 @@ LAYERS = {
         "backup",
         "dedupe",
         "merging",
+        "einvoice",
     },
     "presentation": {"output", "editor", "render"},
     "entry": {"cli", "context", "__main__", "__init__"},

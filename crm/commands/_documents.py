@@ -145,10 +145,14 @@ def render_bytes(
 def keep_document(ctx: AppContext, tx: Transaction, rec: Record) -> Edit:
     """Render an issued document, stage its file beside the record, and return the `document:`
     edit that names it with its SHA-256. `rec` is the record as issued."""
+    from crm.commands._einvoice import facturx_pdf, wants_facturx
     from crm.invoicing import document_entry
 
-    fmt = "pdf" if ctx.config.billing.pdf else "html"
-    data = render_bytes(ctx, rec, fmt)
+    if wants_facturx(ctx, rec):
+        fmt, data = "pdf", facturx_pdf(ctx, rec)
+    else:
+        fmt = "pdf" if ctx.config.billing.pdf else "html"
+        data = render_bytes(ctx, rec, fmt)
     name = tx.attach(rec.type, rec.id, fmt, data)
     return Edit("set", ("document",), document_entry(data, name, fmt))
 
@@ -189,18 +193,30 @@ def write_output(data: bytes, out: Path | None, fmt: str) -> None:
     sys.stdout.buffer.flush()
 
 
-def doc_format(fmt: str | None, out: Path | None) -> str:
+def doc_format(fmt: str | None, out: Path | None, rtype: RecordType | None = None) -> str:
+    from crm.commands._einvoice import EINVOICE_FORMATS
+
     chosen = fmt or (out.suffix.lstrip(".").lower() if out is not None else "txt")
-    chosen = {"htm": "html", "markdown": "md", "text": "txt"}.get(chosen, chosen)
-    if chosen not in DOC_FORMATS:
-        raise UsageError(f"'{chosen}' is not a document format", hint="pdf, html, md or txt")
+    chosen = {"htm": "html", "markdown": "md", "text": "txt", "factur-x": "facturx"}.get(
+        chosen, chosen
+    )
+    allowed: tuple[str, ...] = DOC_FORMATS
+    if rtype is not None and rtype.name in ("invoice", "credit_note"):
+        allowed += EINVOICE_FORMATS
+        if fmt is None and chosen == "xml":
+            chosen = "cii"
+    if chosen not in allowed:
+        raise UsageError(f"'{chosen}' is not a document format", hint=", ".join(allowed))
     return chosen
 
 
 DocFormatOpt = Annotated[
     str | None,
     typer.Option(
-        "--format", "-f", help="pdf, html, md or txt (default: from -o's suffix, else txt)."
+        "--format",
+        "-f",
+        help="pdf, html, md or txt; for invoices and credit notes also facturx (a PDF with the "
+        "e-invoice inside), cii or ubl (the XML). Default: from -o's suffix, else txt.",
     ),
 ]
 OutOpt = Annotated[
@@ -213,7 +229,14 @@ def add_render(app: CrmTyper, rtype: RecordType, example: str) -> None:
     def render_command(ref: RefArg, fmt: DocFormatOpt = None, out: OutOpt = None) -> None:
         ctx = app_context()
         rec = find(ctx, rtype, ref)
-        chosen = doc_format(fmt, out)
+        chosen = doc_format(fmt, out, rtype)
+        if chosen in ("facturx", "cii", "ubl"):
+            from crm.commands._einvoice import einvoice_bytes
+
+            write_output(
+                einvoice_bytes(ctx, rec, chosen), out, "pdf" if chosen == "facturx" else "xml"
+            )
+            return
         data = (
             stored_document(ctx, rec, chosen)
             if rec.data.get("status") in ("issued", "sent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm.commands._documents import add_render, list_command, show_command
+from crm.commands._einvoice import add_validate
 from crm.commands._records import record_app
 from crm.models import CREDIT_NOTE
 
@@ -16,3 +17,4 @@ app = record_app(
     show_command(CREDIT_NOTE, EXAMPLE),
 )
 add_render(app, CREDIT_NOTE, EXAMPLE)
+add_validate(app, CREDIT_NOTE, EXAMPLE)

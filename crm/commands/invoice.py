@@ -32,6 +32,7 @@ from crm.commands._documents import (
     show_command,
     write_output,
 )
+from crm.commands._einvoice import add_validate
 from crm.commands._options import DryRunOpt, RefArg, TagOpt
 from crm.commands._records import done, find, record_app, scan
 from crm.context import AppContext, app_context
@@ -102,6 +103,7 @@ app = record_app(
 app.command("new")(new)
 add_line_commands(app, INVOICE, EXAMPLE)
 add_render(app, INVOICE, EXAMPLE)
+add_validate(app, INVOICE, EXAMPLE)
 
 
 @app.command("from-quote")
