@@ -176,6 +176,7 @@ class Config:
     cadence: Mapping[str, str] = field(default_factory=dict)  # tag -> keep-in-touch interval
     billing: Billing = field(default_factory=Billing)
     follow_up_days: int = 7  # a lead not contacted for this long shows in the agenda
+    ledger: Mapping[str, Any] = field(default_factory=dict)  # account names (crm.ledger)
 
     @property
     def default_pipeline(self) -> Pipeline:
@@ -281,6 +282,11 @@ def parse_config(
         except ValidationError as exc:
             problem(f"cadence.{tag}", str(exc))
     billing = _parse_billing(data.get("billing"), problem, deep=deep)
+    ledger: dict[str, Any] = {}
+    if data.get("ledger") is not None:  # crm export ledger's account names
+        from crm.ledger import parse_settings
+
+        ledger = parse_settings(data["ledger"], problem)
     config = Config(
         billing=billing,
         currency=currency,
@@ -293,6 +299,7 @@ def parse_config(
         stalled_days=stalled,
         cadence=cadence,
         follow_up_days=follow_up,
+        ledger=ledger,
     )
     return config, issues
 

@@ -86,6 +86,7 @@ LAYERS = {
         "backup",
         "dedupe",
         "merging",
+        "ledger",
         "einvoice",
     },
     "presentation": {"output", "editor", "render"},
