@@ -11,6 +11,24 @@ have_pango() {
     done
     return 1
 }
+# hledger reads the journal of `crm export ledger` in the tests (they skip it when missing).
+if ! command -v hledger >/dev/null 2>&1; then
+    echo "Installing hledger for the tests of crm export ledger..." >&2
+    HSUDO=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+        HSUDO="sudo"
+    fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $HSUDO apt-get update -qq && $HSUDO apt-get install -y -qq hledger >/dev/null
+    elif command -v dnf >/dev/null 2>&1; then
+        $HSUDO dnf install -y -q hledger
+    elif command -v apk >/dev/null 2>&1; then
+        $HSUDO apk add --quiet hledger
+    elif command -v brew >/dev/null 2>&1; then
+        brew install hledger
+    fi
+    command -v hledger >/dev/null 2>&1 || echo "warning: hledger is missing: its tests are skipped." >&2
+fi
 if have_pango; then
     exit 0
 fi

@@ -390,6 +390,75 @@ def _columns(
     return columns + [k for k in derived if k not in ("id", "type")]
 
 
+# -- ledger -----------------------------------------------------------------------------------
+
+
+@app.command("ledger")
+def ledger(
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="Journal format: hledger or beancount.", metavar="FORMAT"
+        ),
+    ] = "hledger",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only transactions on or after this date (YYYY-MM-DD, or today-90).",
+            show_default=False,
+        ),
+    ] = None,
+    out: OutOpt = None,
+) -> None:
+    """Issued invoices, credit notes and payments as double-entry bookkeeping, for hledger or
+    beancount.
+
+    An invoice debits the customer's receivable and credits revenue and VAT per tax rate; a
+    credit note reverses that; a payment debits the bank. The invoice number is each
+    transaction's code (hledger) or link (beancount), so re-exports diff cleanly. Drafts are
+    never exported. Account names come from `ledger:` in crm.yaml (docs/billing.md).
+    --since only leaves out earlier transactions: it adds no opening balances.
+
+    \b
+    Examples:
+      crm export ledger --out books/crm.journal
+      crm export ledger --format beancount --out books/crm.beancount
+      crm export ledger --since 2026-01-01 | hledger -f - bal
+    """
+    import datetime as dt
+
+    from crm import dates
+    from crm import ledger as books
+    from crm.models import COMPANY, CONTACT, CREDIT_NOTE, INVOICE
+    from crm.query import relative_date
+    from crm.store import atomic
+
+    if fmt not in books.FORMATS:
+        raise UsageError(
+            f"--format must be hledger or beancount; got '{fmt}'",
+            hint="crm export ledger -f hledger",
+        )
+    start = None
+    if since is not None:
+        try:
+            start = dt.date.fromisoformat(relative_date(since.strip()))
+        except ValueError as exc:
+            raise UsageError(f"--since: '{since}' is not a date (YYYY-MM-DD or today-N)") from exc
+    ctx = app_context()
+    names = {r.id: r.title for t in (CONTACT, COMPANY) for r in scan(ctx, t, quiet=True)}
+    found, skipped = books.transactions(
+        scan(ctx, INVOICE), scan(ctx, CREDIT_NOTE), names, ctx.config, fmt, dates.today()
+    )
+    for issue in skipped:
+        output.warn(f"skipped {issue} (see `crm check`)")
+    data = books.write(books.since(found, start), fmt).encode("utf-8")
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        atomic.write_bytes(out, data)
+
+
 # -- JSON -------------------------------------------------------------------------------------
 
 
