@@ -1,6 +1,7 @@
 #!/bin/sh
 # The system libraries PDF rendering needs (WeasyPrint: Pango, HarfBuzz, fonts), installed
-# where missing. Everything else comes from pyproject.toml into the virtual environment.
+# where missing, and hledger for the tests of `crm export ledger`. Everything else comes from
+# pyproject.toml into the virtual environment.
 set -u
 have_pango() {
     if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libpango-1.0'; then
