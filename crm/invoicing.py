@@ -20,8 +20,9 @@ from crm.records import Edit, Record
 
 # What may still change on an issued invoice or credit note: bookkeeping, never what it says.
 # `status` only between the issued statuses (`crm invoice send`), never back to draft.
+# `assert` pins figures for `crm check` (crm.assertions); it is not on the document.
 MUTABLE_WHEN_ISSUED = frozenset(
-    {"tags", "custom", "updated", "status", "payments", "reminders", "document"}
+    {"tags", "custom", "updated", "status", "payments", "reminders", "document", "assert"}
 )
 ISSUED = ("issued", "sent")
 

@@ -529,6 +529,10 @@ def validate(rec: Record, config: Config) -> list[Issue]:
                     issues.append(rec.issue(f"custom.{name}", problem))
     if rec.type.name == "deal":
         issues.extend(_deal_stage_issues(rec, config))
+    if "assert" in data:  # its shape; whether the figures hold is checked folder-wide
+        from crm import assertions
+
+        issues.extend(assertions.parse(rec, config)[1])
     if isinstance(data.get("lines"), list) and "lines" not in bad:
         issues.extend(_line_issues(rec, config))
     value = data.get("value")

@@ -87,6 +87,7 @@ LAYERS = {
         "dedupe",
         "merging",
         "ledger",
+        "assertions",
         "einvoice",
     },
     "presentation": {"output", "editor", "render"},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from crm import dates, invoicing, output, scoring
+from crm import assertions, dates, invoicing, output, scoring
 from crm.commands._options import FormatOpt
 from crm.config import Config
 from crm.context import app_context
@@ -19,7 +19,8 @@ from crm.records import Record, validate, validate_links
 
 def check(fmt: FormatOpt = None) -> None:
     """Validate every file: YAML syntax, fields, references, duplicate emails, invoice numbers
-    (duplicated or missing in a series) and the documents kept at issue (changed or missing).
+    (duplicated or missing in a series), the documents kept at issue (changed or missing) and
+    the figures records assert (`assert: {total: "4500.00"}`, docs/billing.md).
 
     Prints each problem as `path:line: message` and exits 1 if there is any, so it
     fits a git pre-commit hook and the CI of a data repository.
@@ -44,6 +45,7 @@ def check(fmt: FormatOpt = None) -> None:
         everything[name] = [ctx.store.slim(rec) for rec in scan.records]
     issues.extend(validate_links(everything))
     issues.extend(invoicing.problems(everything, config, _reader(ctx.root)))
+    issues.extend(assertions.problems(everything, config, dates.today()))  # never cached
     issues.extend(scoring.problems(config))
     issues.sort(key=Issue.sort_key)
     fmt_ = output.resolve_format(fmt)
