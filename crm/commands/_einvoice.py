@@ -53,8 +53,9 @@ def xml_of(ctx: AppContext, rec: Record, syntax: str) -> bytes:
     return einvoice.xml(_data(ctx, rec), syntax)
 
 
-def facturx_pdf(ctx: AppContext, rec: Record) -> bytes:
-    """The Factur-X PDF of an invoice or credit note: its PDF/A-3 with the CII XML inside."""
+def facturx_pdf(ctx: AppContext, rec: Record, *, strict: bool = False) -> bytes:
+    """The Factur-X PDF of an invoice or credit note: its PDF/A-3 with the CII XML inside.
+    `strict` (at issue): refuse XML that breaks an EN 16931 rule, when the rules can be run."""
     from crm import einvoice
     from crm.commands._documents import render_bytes, stored_document
 
@@ -62,6 +63,13 @@ def facturx_pdf(ctx: AppContext, rec: Record) -> bytes:
     if kept is not None and einvoice.extract(kept) is not None:
         return kept
     xml_data = einvoice.xml(_data(ctx, rec), "cii")
+    broken = einvoice.breaks(xml_data, "cii") if strict else []
+    if broken:
+        rules = ", ".join(dict.fromkeys(f.rule for f in broken))
+        raise einvoice.EInvoiceError(
+            f"the e-invoice would break EN 16931 rules {rules}: {broken[0].message}",
+            hint="correct what the rule names and issue again (nothing was written)",
+        )
     pdf = render_bytes(ctx, rec, "pdf")
     return einvoice.embed(pdf, xml_data, ctx.config.billing.locale.split("_")[0])
 
@@ -106,7 +114,7 @@ def add_validate(app: CrmTyper, rtype: RecordType, example: str) -> None:
                 {"rule": "crm-totals", "severity": "fatal", "message": problem, "location": ""}
             )
         chosen = output.resolve_format(fmt)
-        if findings:
+        if findings or chosen not in (output.Format.TABLE, output.Format.TSV):
             output.emit_rows(findings, ["rule", "severity", "message", "location"], chosen)
         fatal = any(f["severity"] == "fatal" for f in findings)
         what = f"{label}: {report.syntax.upper()}, EN 16931"
