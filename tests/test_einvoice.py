@@ -30,6 +30,15 @@ def _pdf_works() -> bool:
 needs_pdf = pytest.mark.skipif(not _pdf_works(), reason="WeasyPrint needs the Pango library")
 
 
+def facturx_on(example: Path) -> None:
+    """`billing.einvoice: facturx` in the folder's crm.yaml."""
+    config = example / "crm.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("billing:\n", "billing:\n  einvoice: facturx\n"), encoding="utf-8"
+    )
+
+
 def issued(example: Path, kind: str) -> list[str]:
     folder = example / f"{kind}s"
     return sorted(
@@ -141,11 +150,7 @@ def test_issue_makes_a_facturx_pdf_whose_xml_is_the_generated_one(crm, example: 
     from facturx import get_xml_from_pdf
     from pypdf import PdfReader
 
-    config = example / "crm.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("billing:\n", "billing:\n  einvoice: facturx\n"),
-        encoding="utf-8",
-    )
+    facturx_on(example)
     result = crm("invoice", "issue", "advent-calendar-landing-page")
     assert result.ok, result.stderr
     kept = example / "invoices/advent-calendar-landing-page.pdf"
@@ -180,11 +185,7 @@ def test_issue_makes_a_facturx_pdf_whose_xml_is_the_generated_one(crm, example: 
 
 @needs_pdf
 def test_a_customer_can_opt_out_of_facturx(crm, example: Path) -> None:
-    config = example / "crm.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("billing:\n", "billing:\n  einvoice: facturx\n"),
-        encoding="utf-8",
-    )
+    facturx_on(example)
     assert crm("company", "set", "hafenkontor-kaffeerosterei-gmbh", "einvoice=none").ok
     assert crm("invoice", "issue", "advent-calendar-landing-page").ok
     kept = example / "invoices/advent-calendar-landing-page.pdf"
@@ -198,11 +199,7 @@ def test_what_an_einvoice_cannot_lack_is_a_clear_error(crm, example: Path) -> No
     no_traceback(draft)
     assert crm("company", "set", "hafenkontor-kaffeerosterei-gmbh", "address.country=").ok
     before = (example / "invoices/advent-calendar-landing-page.yaml").read_bytes()
-    config = example / "crm.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("billing:\n", "billing:\n  einvoice: facturx\n"),
-        encoding="utf-8",
-    )
+    facturx_on(example)
     result = crm("invoice", "issue", "advent-calendar-landing-page")
     assert result.exit_code != 0
     assert "no country" in result.stderr and "address.country" in result.stderr
@@ -302,11 +299,7 @@ def test_hard_cases_stay_valid(crm, example: Path) -> None:
 
 @needs_rules
 def test_issue_refuses_a_facturx_that_breaks_a_rule(crm, example: Path) -> None:
-    config = example / "crm.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("billing:\n", "billing:\n  einvoice: facturx\n"),
-        encoding="utf-8",
-    )
+    facturx_on(example)
     assert crm("company", "set", "hafenkontor-kaffeerosterei-gmbh", "address.country=XX").ok
     path = example / "invoices/advent-calendar-landing-page.yaml"
     before = path.read_bytes()
