@@ -30,7 +30,7 @@ from crm.models import Issue
 from crm.records import Record
 
 KEY = "assert"
-DATE = "on"  # written "on" in quotes: YAML 1.1 reads a bare `on` as true
+DATE = "as_of"  # the day the figures are counted to
 
 # The figures each record type may assert. A document's are those of its JSON (crm.documents);
 # a customer's those of `crm report receivables` (open) and `crm report customers`.
@@ -76,7 +76,7 @@ def _a(label: str) -> str:
 
 
 def _allowed(rtype: str) -> str:
-    return f'allowed: {", ".join(FIGURES[rtype])}, and "{DATE}" for the day they are counted to'
+    return f"allowed: {', '.join(FIGURES[rtype])}, and {DATE} for the day they are counted to"
 
 
 def parse(rec: Record, config: Config) -> tuple[list[Assertion], list[Issue]]:

@@ -116,13 +116,13 @@ def test_on_counts_what_was_issued_and_paid_by_that_day(crm, ledger: Path):
     line = _pin(
         company,
         "assert:\n"
-        '  - {"on": 2026-09-30, open: "2522.00", invoiced: "4522.00", paid: "2000.00"}\n'
-        '  - {"on": 2026-10-31, open: "1522.00"}\n'
-        '  - {"on": 2026-09-14, open: "0.00", invoiced: "0"}\n'
-        '  - {"on": 2026-09-30, open: "2000.00"}\n',
+        '  - {as_of: 2026-09-30, open: "2522.00", invoiced: "4522.00", paid: "2000.00"}\n'
+        '  - {as_of: 2026-10-31, open: "1522.00"}\n'
+        '  - {as_of: 2026-09-14, open: "0.00", invoiced: "0"}\n'
+        '  - {as_of: 2026-09-30, open: "2000.00"}\n',
     )
     invoice = ledger / "invoices" / "acme-site.yaml"
-    _pin(invoice, 'assert: {"on": "2026-09-30", amount_due: "2522.00", credited: "0.00"}\n')
+    _pin(invoice, 'assert: {as_of: "2026-09-30", amount_due: "2522.00", credited: "0.00"}\n')
     result = crm("check")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
@@ -153,13 +153,13 @@ BAD = {
             "companies/a.yaml:2: assert.open: 12.5 is read as a YAML number, not an exact amount; "
             'write it in quotes: "12.5"',
             "companies/a.yaml:2: assert.totl: a company has no figure 'totl' to assert (allowed: "
-            'open, invoiced, paid, and "on" for the day they are counted to)',
+            "open, invoiced, paid, and as_of for the day they are counted to)",
         ],
     ),
     "companies/b.yaml": (
-        'name: B\nassert:\n  "on": yesterday\n  open: "12,50"\n',
+        'name: B\nassert:\n  as_of: yesterday\n  open: "12,50"\n',
         [
-            "companies/b.yaml:3: assert.on: 'yesterday' is not a date (YYYY-MM-DD)",
+            "companies/b.yaml:3: assert.as_of: 'yesterday' is not a date (YYYY-MM-DD)",
             "companies/b.yaml:4: assert.open: '12,50' is not an amount; write digits with an "
             'optional ".": "1200.00" (EUR), or "1200.00 USD" in another currency',
         ],
@@ -179,9 +179,9 @@ BAD = {
         ],
     ),
     "companies/e.yaml": (
-        'name: E\nassert: {"on": 2026-09-30}\n',
+        "name: E\nassert: {as_of: 2026-09-30}\n",
         [
-            'companies/e.yaml:2: assert: names no figure (allowed: open, invoiced, paid, and "on" '
+            "companies/e.yaml:2: assert: names no figure (allowed: open, invoiced, paid, and as_of "
             "for the day they are counted to)",
         ],
     ),
@@ -202,7 +202,7 @@ BAD = {
         'title: G\nassert: {paid: "1.00", total: "0.00"}\n',
         [
             "quotes/g.yaml:2: assert.paid: a quote has no figure 'paid' to assert (allowed: net, "
-            'tax, total, and "on" for the day they are counted to)',
+            "tax, total, and as_of for the day they are counted to)",
         ],
     ),
 }
@@ -237,11 +237,11 @@ def test_a_changed_invoice_fails_the_company_assertion_at_the_next_check(crm, bi
 
 def test_assert_survives_every_edit_and_shows_as_stored(crm, billed: Path, tmp_path: Path):
     company = billed / "companies" / "acme-gmbh.yaml"
-    _pin(company, 'assert:\n  "on": 2026-09-30  # year end\n  open: "0.00"\n')
+    _pin(company, 'assert:\n  as_of: 2026-09-30  # year end\n  open: "0.00"\n')
     assert crm("company", "set", "acme", "industry=Retail", "tags+=client").ok
     assert crm("company", "set", "acme", "--unset", "industry").ok
-    assert '  "on": 2026-09-30  # year end\n  open: "0.00"\n' in company.read_text()
-    assert shown(crm, "company", "acme")["assert"] == {"on": "2026-09-30", "open": "0.00"}
+    assert '  as_of: 2026-09-30  # year end\n  open: "0.00"\n' in company.read_text()
+    assert shown(crm, "company", "acme")["assert"] == {"as_of": "2026-09-30", "open": "0.00"}
 
     rid = invoice_with_lines(crm, ["--text", "Logo", "--price", "100"])
     invoice = billed / "invoices" / f"{rid}.yaml"
