@@ -39,6 +39,11 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     ),
     "credit-note": ("crm.commands.credit_note", "Credit notes correcting invoices.", True),
     "recurring": ("crm.commands.recurring", "Recurring invoices: retainers, subscriptions.", True),
+    "time": (
+        "crm.commands.time",
+        "Tracked time: import from Toggl, Clockify, timewarrior, timeclock; bill it.",
+        True,
+    ),
     "import": (
         "crm.commands.imports",
         "Import: vCards, CSV from other programs, crm's own JSON.",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm import money
 from crm.errors import ValidationError
 from crm.models import RECORD_TYPES, Field, Issue, Kind, line_of
 from crm.when import parse_cadence
+
+if TYPE_CHECKING:
+    from crm.timetrack import TimeSettings
 
 CONFIG_FILE = "crm.yaml"
 STAGE_STATUSES = ("open", "won", "lost")
@@ -176,6 +179,7 @@ class Config:
     cadence: Mapping[str, str] = field(default_factory=dict)  # tag -> keep-in-touch interval
     billing: Billing = field(default_factory=Billing)
     follow_up_days: int = 7  # a lead not contacted for this long shows in the agenda
+    time: TimeSettings | None = None  # tracked time: rounding and rules (crm.timetrack)
     ledger: Mapping[str, Any] = field(default_factory=dict)  # account names (crm.ledger)
 
     @property
@@ -282,6 +286,11 @@ def parse_config(
         except ValidationError as exc:
             problem(f"cadence.{tag}", str(exc))
     billing = _parse_billing(data.get("billing"), problem, deep=deep)
+    time = None
+    if data.get("time") is not None:  # tracked time: crm time import, invoice new --from-time
+        from crm.timetrack import parse_settings as parse_time
+
+        time = parse_time(data["time"], problem)
     ledger: dict[str, Any] = {}
     if data.get("ledger") is not None:  # crm export ledger's account names
         from crm.ledger import parse_settings
@@ -299,6 +308,7 @@ def parse_config(
         stalled_days=stalled,
         cadence=cadence,
         follow_up_days=follow_up,
+        time=time,
         ledger=ledger,
     )
     return config, issues

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     REFS = "refs"  # ids of other records of one type
     WHEN = "when"  # a date, or a date and time (a task's due)
     MINUTES = "minutes"  # a duration in whole minutes
+    HOURS = "hours"  # a number of hours as a quoted decimal: "1.5" (tracked time)
     CADENCE = "cadence"  # a keep-in-touch interval: 2w, 1m, 3m
     REPEAT = "repeat"  # daily, weekly, monthly, yearly or an RRULE
     RATE = "rate"  # a tax rate in percent: 19, 7.7, 0
@@ -58,6 +59,7 @@ PRIORITIES = ("high", "medium", "low")
 REGIMES = ("standard", "reverse_charge", "small_business")
 QUOTE_STATUSES = ("draft", "sent", "accepted", "declined")
 INVOICE_STATUSES = ("draft", "issued", "sent")
+TIME_SOURCES = ("toggl", "clockify", "timewarrior", "timeclock")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -522,6 +524,38 @@ RECURRING = RecordType(
     columns=("id", "title", "company", "schedule", "status", "next"),
 )
 
+TIME = RecordType(
+    name="time",
+    plural="time",
+    title="description",
+    fields=(
+        Field(name="description", kind=Kind.TEXT, help="What was done."),
+        Field(name="start", kind=Kind.WHEN, required=True, help="When the work started."),
+        Field(name="end", kind=Kind.WHEN, help="When it ended."),
+        Field(name="hours", kind=Kind.HOURS, required=True, help="Hours worked, e.g. 1.5."),
+        Field(name="project", kind=Kind.TEXT, help="The project, as the time tracker names it."),
+        Field(name="client", kind=Kind.TEXT, help="The client, as the time tracker names it."),
+        Field(name="task", kind=Kind.TEXT, help="The task, as the time tracker names it."),
+        Field(name="user", kind=Kind.TEXT, help="Who tracked it (a team's export)."),
+        Field(name="billable", kind=Kind.BOOL, help="yes: to be invoiced; no: never invoiced."),
+        *_customer(),
+        Field(name="product", kind=Kind.REF, target="product", help="The product it is billed as."),
+        Field(name="rate", kind=Kind.MONEY, help="Hourly rate, net (default: the product's)."),
+        Field(
+            name="source",
+            kind=Kind.CHOICE,
+            choices=TIME_SOURCES,
+            writable=False,
+            help="The time tracker it was imported from.",
+        ),
+        *_common_tail(
+            _external(),
+            Field(name="invoice", kind=Kind.REF, target="invoice", writable=False),
+        ),
+    ),
+    columns=("id", "start", "hours", "company", "project", "description", "invoice"),
+)
+
 RECORD_TYPES: dict[str, RecordType] = {
     t.name: t
     for t in (
@@ -536,6 +570,7 @@ RECORD_TYPES: dict[str, RecordType] = {
         INVOICE,
         CREDIT_NOTE,
         RECURRING,
+        TIME,
     )
 }
 

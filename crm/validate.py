@@ -88,6 +88,8 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return when.parse_when(stripped, dates.now())
     if kind is Kind.MINUTES:
         return when.parse_duration(stripped)
+    if kind is Kind.HOURS:
+        return _hours(stripped)
     if kind is Kind.CADENCE:
         return when.parse_cadence(stripped)
     if kind is Kind.REPEAT:
@@ -181,6 +183,20 @@ def _percent(text: str) -> int:
     return int(cleaned)
 
 
+MAX_HOURS = 10_000
+
+
+def _hours(text: str) -> str:
+    """A number of hours as written in files: `1.5`, `0.25`, `8`."""
+    try:
+        value = Decimal(text.strip())
+    except ArithmeticError:
+        value = Decimal("NaN")
+    if not value.is_finite() or not 0 <= value < MAX_HOURS or "e" in text.lower():
+        raise ValidationError(f"'{text}' is not a number of hours", hint="e.g. 1.5 or 0.25")
+    return format(value, "f")
+
+
 def _bool(text: str) -> bool:
     lowered = text.lower()
     if lowered in _TRUE:
@@ -260,6 +276,10 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
     if kind is Kind.DAYS:
         ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3650
         return None if ok else f"'{value}' is not a number of days"
+    if kind is Kind.HOURS:
+        if isinstance(value, float):
+            return f'{value} is a YAML number; write hours as a quoted string, e.g. "{value}"'
+        return _attempt(lambda: _hours(str(value)))
     if kind is Kind.RATE:
         from crm.billing import parse_rate
 

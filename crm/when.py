@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from crm.dates import local_zone
@@ -299,3 +300,64 @@ def next_period_start(schedule: str, start: dt.date, period: dt.date) -> dt.date
         dt.datetime.combine(period, dt.time())
     )
     return found.date() if found is not None else period + relativedelta(years=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods: what is billed together
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Days from `first` to `last`, both included, and how the period was named."""
+
+    first: dt.date
+    last: dt.date
+    label: str  # 2026-11, 2026-Q4, 2026, 2026-11-20, or `A – B` for a range
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.first <= day <= self.last
+
+
+_PERIOD_RE = re.compile(r"([0-9]{4})(?:-(?:([0-9]{1,2})|[Qq]([1-4])))?")
+_PERIOD_HINT = "a month 2026-11, a quarter 2026-Q4, a year 2026, a day, or FROM..TO"
+
+
+def parse_period(text: str) -> Period:
+    """A month `2026-11`, a quarter `2026-Q4`, a year `2026`, a day `2026-11-20`, or a range
+    `FROM..TO` of any of these (from the first day of FROM to the last day of TO)."""
+    cleaned = text.strip()
+    if ".." in cleaned:
+        start, _, end = cleaned.partition("..")
+        first, last = _one_period(start.strip(), text), _one_period(end.strip(), text)
+        if first.first > last.last:
+            raise ValidationError(f"period '{text}' ends before it begins", hint=_PERIOD_HINT)
+        return Period(first.first, last.last, f"{first.label} – {last.label}")
+    return _one_period(cleaned, text)
+
+
+def _one_period(text: str, whole: str) -> Period:
+    day = _iso(text)
+    if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
+        return Period(day, day, day.isoformat())
+    match = _PERIOD_RE.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        year = int(match.group(1))
+        if match.group(2):
+            month = int(match.group(2))
+            first = dt.date(year, month, 1)
+            return Period(first, _month_end(year, month), f"{year:04d}-{month:02d}")
+        if match.group(3):
+            quarter = int(match.group(3))
+            first = dt.date(year, 3 * quarter - 2, 1)
+            return Period(first, _month_end(year, 3 * quarter), f"{year:04d}-Q{quarter}")
+        return Period(dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year:04d}")
+    except ValueError:  # month 13, year 0, past 9999
+        raise ValidationError(f"'{whole}' is not a period", hint=_PERIOD_HINT) from None
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    if month == 12:
+        return dt.date(year, 12, 31)
+    return dt.date(year, month + 1, 1) - dt.timedelta(days=1)

@@ -86,6 +86,8 @@ LAYERS = {
         "backup",
         "dedupe",
         "merging",
+        "timetrack",
+        "timebilling",
         "ledger",
         "assertions",
         "einvoice",

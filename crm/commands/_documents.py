@@ -649,11 +649,15 @@ def new_document(
     values: dict[str, Any],
     dry_run: bool,
     extra: Callable[[Transaction, str], None] | None = None,
+    fill: Callable[[Transaction, dict[str, Any]], Sequence[Edit]] | None = None,
+    name: str | None = None,
 ) -> str | None:
     """Create a draft quote, invoice or recurring invoice for a customer; print its id.
 
     The customer is `customer`, else the deal's. `values` are further fields as option texts;
-    `extra` makes further changes in the same transaction, given the new id."""
+    `fill` gives further fields (lines), given the new record's fields so far; `extra` makes
+    further changes in the same transaction, given the new id. `name` is what a title made
+    when none is given calls it (`Time 2026-11 for Acme GmbH`; default: Invoice, Quote)."""
     from crm.commands._records import resolver
     from crm.ids import slugify
     from crm.invoicing import new_document_defaults
@@ -671,8 +675,12 @@ def new_document(
     probe = Record(type=rtype, id="", data=dict(who), path="")
     buyer, _ = parties(ctx, probe)
     if not title:
-        label = {"quote": "Quote", "invoice": "Invoice"}.get(rtype.name, rtype.name.capitalize())
-        title = deal_rec.title if deal_rec else f"{label} for {buyer.title if buyer else who}"
+        label = name or {"quote": "Quote", "invoice": "Invoice"}.get(
+            rtype.name, rtype.name.capitalize()
+        )
+        title = f"{label} for {buyer.title if buyer else who}"
+        if deal_rec is not None:
+            title = f"{deal_rec.title}: {name}" if name else deal_rec.title
     currency = (
         values.pop("currency", None)
         or (deal_rec.data.get("currency") if deal_rec else None)
@@ -692,6 +700,8 @@ def new_document(
         edits += [Edit("set", (k,), v) for k, v in defaults.items() if k not in keys]
         if rtype.name == "recurring":
             edits = [e for e in edits if e.path != ("status",)]
+        if fill is not None:
+            edits += fill(tx, apply({}, edits))
         body = new_record(rtype, config, edits, tx.now)
         rid = tx.create(rtype, body, base=slugify(title, fallback=rtype.name))
         if extra is not None:

@@ -34,7 +34,7 @@ from crm.errors import (
     ValidationError,
 )
 from crm.ids import slugify
-from crm.models import COMPANY, DEAL, RECORD_TYPES, Issue, Kind, RecordType, record_type
+from crm.models import COMPANY, DEAL, RECORD_TYPES, TIME, Issue, Kind, RecordType, record_type
 from crm.pipeline import DealLine, deal_line
 from crm.records import (
     Edit,
@@ -587,7 +587,10 @@ def record_app(
             rec = ctx.store.read(rtype, rec.id)
             refuse_removal(rec)
             everything = {t: scan(ctx, RECORD_TYPES[t], quiet=True) for t in _referring(rtype)}
-            users = referrers(rec, everything)
+            # Time billed by a draft invoice removed is unbilled again: no --force needed.
+            billed_time = rtype.name == "invoice"
+            released = [u for u in referrers(rec, everything) if billed_time and u.type is TIME]
+            users = [u for u in referrers(rec, everything) if not (billed_time and u.type is TIME)]
             if users and not force:
                 shown = ", ".join(f"{u.type.name} {u.id}" for u in users[:5])
                 more = f" and {len(users) - 5} more" if len(users) > 5 else ""
@@ -595,14 +598,15 @@ def record_app(
                     f"{label} {rec.id} is referred to by {shown}{more}",
                     hint="--force removes it and clears those references",
                 )
-            for user in users:
+            for user in [*users, *released]:
                 tx.update(user, unlink_edits(user, rec))
             tx.delete(rtype, rec.id)
         if dry_run:
             output.emit_diff(tx.changes)
         else:
             cleared = f"; cleared the reference in {len(users)} record(s)" if users else ""
-            done(f"Removed {rec.path}{cleared}")
+            unbilled = f"; {len(released)} time entries are unbilled again" if released else ""
+            done(f"Removed {rec.path}{cleared}{unbilled}")
 
     remove.__doc__ = f"""Remove {a_label}. Refuses while other records refer to it, unless --force.
 
@@ -683,6 +687,7 @@ def _example_ref(rtype: RecordType) -> str:
         "invoice": "2026-0007",
         "credit_note": "CN2026-0001",
         "recurring": "acme-retainer",
+        "time": "2026-11-20-homepage",
     }.get(rtype.name, rtype.name)
 
 
@@ -697,6 +702,7 @@ def _example_set(rtype: RecordType) -> str:
         "invoice": "service_date=2026-11-30",
         "credit_note": "tags+=filed",
         "recurring": "end=2027-12-31",
+        "time": "rate=95 billable=no",
     }.get(rtype.name, "notes=...")
 
 

@@ -65,32 +65,74 @@ def new(
     notes: DocNotesOpt = None,
     terms: TermsOpt = None,
     tag: TagOpt = None,
+    from_time: Annotated[
+        bool,
+        typer.Option(
+            "--from-time", help="Bill the customer's unbilled tracked time of --period (crm time)."
+        ),
+    ] = False,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="With --from-time: 2026-11, 2026-Q4, 2026, or FROM..TO.",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="With --from-time: a line per project (default), day or entry.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Start a draft invoice for a customer (or a deal's) and print its id.
+
+    With --from-time its lines bill the customer's tracked time of --period that no invoice
+    has billed yet (hours x rate, in the steps crm.yaml's `time:` rounds to), and each entry
+    is marked billed by it; when there is none, nothing is made.
 
     \b
     Examples:
       crm invoice new "Website, phase 1" --for acme --service-date 2026-11-01
       crm invoice line add website-phase-1 --product design-hour --qty 12
       crm invoice issue website-phase-1
+      crm invoice new --from-time --for acme --period 2026-11 --group day
     """
-    new_document(
-        INVOICE,
-        title=title,
-        customer=for_,
-        deal=deal,
-        values={
-            "currency": currency,
-            "service_date": service_date,
-            "service_until": service_until,
-            "regime": regime,
-            "notes": sys.stdin.read() if notes == "-" else notes,
-            "terms": terms,
-            "tags": tag,
-        },
-        dry_run=dry_run,
-    )
+    values = {
+        "currency": currency,
+        "service_date": service_date,
+        "service_until": service_until,
+        "regime": regime,
+        "notes": sys.stdin.read() if notes == "-" else notes,
+        "terms": terms,
+        "tags": tag,
+    }
+    if not (from_time or period or group):
+        new_document(INVOICE, title=title, customer=for_, deal=deal, values=values, dry_run=dry_run)
+        return
+    from crm.commands._timebill import NothingToBill, TimeBill
+
+    bill = TimeBill.of(from_time=from_time, period=period, group=group)
+    values["service_date"] = service_date or bill.period.first.isoformat()
+    values["service_until"] = service_until or bill.period.last.isoformat()
+    try:
+        new_document(
+            INVOICE,
+            title=title,
+            customer=for_,
+            deal=deal,
+            values=values,
+            dry_run=dry_run,
+            fill=bill.lines,
+            extra=bill.mark,
+            name=f"Time {bill.period.label}",
+        )
+    except NothingToBill as nothing:
+        output.info(str(nothing))
 
 
 app = record_app(
