@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load, no_traceback, shown
+from helpers import load, no_traceback, run_process, shown
 
 TIME_RULES = """
 time:
@@ -394,3 +394,7 @@ def test_example_folder_has_time_to_bill(crm, example: Path):
     unbilled = entries(crm, "--unbilled")
     assert unbilled and all(e["customer"] for e in unbilled)
     assert crm("check").ok
+    line = "crm time show 2026-11-1"
+    env = {"_CRM_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": "3"}
+    completed = run_process(cwd=example, env=env).stdout.split()
+    assert completed == sorted(p.stem for p in (example / "time").glob("2026-11-1*.yaml"))

@@ -26,6 +26,7 @@ _GROUP_TYPES = {
     "invoice": "invoice",
     "credit-note": "credit_note",
     "recurring": "recurring",
+    "time": "time",
     "touch": "contact",
 }
 LIMIT = 200  # a shell shows no more usefully
