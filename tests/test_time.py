@@ -398,3 +398,27 @@ def test_example_folder_has_time_to_bill(crm, example: Path):
     env = {"_CRM_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": "3"}
     completed = run_process(cwd=example, env=env).stdout.split()
     assert completed == sorted(p.stem for p in (example / "time").glob("2026-11-1*.yaml"))
+
+
+def test_times_are_local_and_days_are_the_users(crm, tracked: Path, monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    text = (
+        '[{"start":"20261130T223000Z","end":"20261130T233000Z","tags":["support"],'
+        '"annotation":"Late call"}]'
+    )
+    assert imported(crm, tracked, "timew.json", text).ok
+    (entry,) = entries(crm)
+    assert (entry["id"], entry["start"]) == ("2026-11-30-late-call", "2026-11-30T23:30:00+01:00")
+    assert entries(crm, "--period", "2026-12") == []
+    assert [e["id"] for e in entries(crm, "--period", "2026-11-30")] == ["2026-11-30-late-call"]
+    toggl = (
+        TOGGL.splitlines()[0]
+        + "\n"
+        + (
+            "Ada,ada@studio.example,Acme,Website relaunch,,Night,Yes,"
+            "2026-10-24,23:30:00,2026-10-25,03:30:00,05:00:00,,\n"  # the clocks go back at 3:00
+        )
+    )
+    assert imported(crm, tracked, "toggl.csv", toggl).ok
+    night = {e["id"]: e for e in entries(crm)}["2026-10-24-night"]
+    assert (night["end"], night["hours"]) == ("2026-10-25T03:30:00+01:00", "5")
