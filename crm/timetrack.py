@@ -272,7 +272,7 @@ def guess_format(name: str, data: bytes) -> str:
         return "csv"
     if lowered.endswith(".json"):
         return "timewarrior"
-    if lowered.endswith((".timeclock", ".timedot")):
+    if lowered.endswith(".timeclock"):
         return "timeclock"
     text = data.lstrip()
     if text.startswith(b"["):
