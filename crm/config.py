@@ -153,6 +153,7 @@ class Billing:
     notes: Mapping[str, str] = field(default_factory=lambda: dict(REGIME_NOTES))
     reminders: tuple[Reminder, ...] = DEFAULT_REMINDERS
     pdf: bool = True  # keep a PDF of each issued document (else HTML)
+    payment_qr: bool = True  # an EPC QR code (GiroCode) on invoices in euros (crm.banking)
     einvoice: str = "none"  # facturx: issued invoices are Factur-X PDFs (customers may differ)
 
     def pattern(self, kind: str) -> str:
@@ -259,6 +260,13 @@ def parse_config(
     if not isinstance(business, dict):
         problem("business", "must be a mapping (name, email, address, ...)")
         business = {}
+    if deep and business.get("vat_id") is not None:  # a hand-written file: checked, kept
+        from crm.banking import normalize_vat_id
+
+        try:
+            normalize_vat_id(str(business["vat_id"]))
+        except ValidationError as exc:
+            problem("business.vat_id", exc.message)
     rules, bands = _parse_scoring(data.get("scoring"), problem)
     segments: dict[str, str | Mapping[str, str]] = {}
     raw_segments = data.get("segments") or {}
@@ -353,6 +361,10 @@ def _parse_billing(raw: Any, problem: Any, *, deep: bool = False) -> Billing:
                 problem("billing.locale", f"'{raw['locale']}' is not a locale (e.g. en_GB, de_DE)")
     if isinstance(raw.get("pdf"), bool):
         values["pdf"] = raw["pdf"]
+    if isinstance(raw.get("payment_qr"), bool):
+        values["payment_qr"] = raw["payment_qr"]
+    elif raw.get("payment_qr") is not None:
+        problem("billing.payment_qr", f"'{raw['payment_qr']}' is not true or false")
     if raw.get("einvoice") is not None:
         if raw["einvoice"] in EINVOICE_CHOICES:
             values["einvoice"] = raw["einvoice"]
@@ -366,6 +378,11 @@ def _parse_billing(raw: Any, problem: Any, *, deep: bool = False) -> Billing:
             problem(f"billing.{key}", "must be a mapping")
             continue
         values[key] = {str(k): str(v) for k, v in part.items() if v is not None}
+    if deep and "bank" in values:  # reported by `crm check`; `invoice issue` refuses them
+        from crm.banking import bank_problems
+
+        for key, message in bank_problems(values["bank"]):
+            problem(f"billing.bank.{key}", message)
     if "notes" in values:
         values["notes"] = {**REGIME_NOTES, **values["notes"]}
     for kind, pattern in values.get("numbering", {}).items():

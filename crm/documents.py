@@ -182,6 +182,8 @@ def context(
     regime = regime_of(rec, config)
     data = rec.data
     derived = money_fields(rec, config, today, credit_notes)
+    reminder = (extra or {}).get("reminder")
+    asked = reminder.get("total") if isinstance(reminder, Mapping) else derived.get("amount_due")
     return {
         "kind": rec.type.name,
         "id": rec.id,
@@ -216,11 +218,29 @@ def context(
         "payment_terms": _terms_days(data),
         "invoice": data.get("invoice"),
         "reason": data.get("reason"),
+        "payment_code": payment_code(rec, config, totals.currency, asked),
         "buyer_reference": data.get("buyer_reference")
         or (customer.data.get("buyer_reference") if customer else None),
         "order_reference": data.get("order_reference"),
         **(extra or {}),
     }
+
+
+def payment_code(rec: Record, config: Config, currency: str, amount: Any) -> dict[str, str] | None:
+    """The EPC QR code's data for paying `amount` of an issued invoice (a reminder: what the
+    letter asks for), or None where it has none (crm.banking.payment_code says when)."""
+    if rec.type.name != "invoice" or not config.billing.payment_qr or amount is None:
+        return None
+    from crm.banking import payment_code as code_for
+
+    code = code_for(
+        bank=config.billing.bank,
+        business_name=str(config.business.get("name") or ""),
+        currency=currency,
+        amount=Decimal(str(amount)),
+        number=str(rec.data.get("number") or ""),
+    )
+    return code.json() if code is not None else None
 
 
 def _terms_days(data: Mapping[str, Any]) -> int | None:

@@ -214,6 +214,14 @@ def check_issuable(rec: Record, config: Config, buyer: Record | None) -> billing
             if totals.gross < 0
             else "add the lines that are to be paid",
         )
+    from crm.banking import bank_problems
+
+    wrong = bank_problems(config.billing.bank)  # printed on the document, frozen once issued
+    if wrong:
+        raise ValidationError(
+            f"crm.yaml: billing.bank.{wrong[0][0]}: {wrong[0][1]}",
+            hint=f"correct it in crm.yaml before the {label} is issued with it",
+        )
     if regime_of(rec, config) == "reverse_charge" and not (buyer and buyer.data.get("vat_id")):
         name = buyer.id if buyer else "the customer"
         raise ValidationError(

@@ -15,6 +15,7 @@ class Kind(StrEnum):
     PHONES = "phones"  # a list of phone numbers
     URL = "url"
     DOMAIN = "domain"
+    VAT_ID = "vat_id"  # a VAT id, checked by its country's rules: DE298765435, ATU13585627
     DATE = "date"
     TIMESTAMP = "timestamp"
     MONEY = "money"
@@ -139,7 +140,7 @@ def _address() -> Field:
 def _billing() -> tuple[Field, ...]:
     """How a customer is invoiced."""
     return (
-        Field(name="vat_id", kind=Kind.TEXT, help="VAT id, e.g. DE123456789."),
+        Field(name="vat_id", kind=Kind.VAT_ID, help="VAT id, e.g. DE298765435."),
         Field(name="payment_terms", kind=Kind.DAYS, help="Days to pay (default: crm.yaml's)."),
         Field(
             name="tax_regime",

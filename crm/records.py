@@ -729,7 +729,9 @@ def to_json(rec: Record, config: Config) -> dict[str, Any]:
             value = value if isinstance(value, dict) else {}
         elif f.kind is Kind.EXTRA:
             value = value if isinstance(value, list) else []
-        elif f.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.MONEY) and isinstance(value, int | float):
+        elif f.kind in (Kind.TEXT, Kind.LONGTEXT, Kind.MONEY, Kind.VAT_ID) and isinstance(
+            value, int | float
+        ):
             value = str(value)
         out[f.name] = value
     if rec.type.name == "deal":

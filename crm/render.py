@@ -85,6 +85,27 @@ def _nonzero(value: Any) -> bool:
         return True
 
 
+def _epc_qr(code: Any) -> Any:
+    """`{{ payment_code | epc_qr }}`: the EPC QR code (GiroCode) of a document's payment code
+    as an inline SVG, sized by CSS (`.payment-code svg`); nothing when there is no code."""
+    from markupsafe import Markup
+
+    if not code:
+        return ""
+    import segno.helpers
+
+    qr = segno.helpers.make_epc_qr(
+        name=str(code["name"]),
+        iban=str(code["iban"]),
+        amount=Decimal(str(code["amount"])),
+        text=str(code["text"]),
+        bic=str(code["bic"]) or None,
+        encoding="utf-8",
+    )
+    svg = qr.svg_inline(border=4, omitsize=True, svgclass="epc-qr", lineclass=None)
+    return Markup(svg)
+
+
 PACKAGED = Path(__file__).resolve().parent / "templates"
 
 
@@ -164,6 +185,7 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     env.filters["date"] = lambda v: _date(v, locale)
     env.tests["nonzero"] = _nonzero
     env.filters["css"] = _css
+    env.filters["epc_qr"] = _epc_qr
     name = f"{kind}.{fmt}.j2"
     try:
         text = str(env.get_template(name).render(**context))

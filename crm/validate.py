@@ -60,6 +60,10 @@ def _parse(field: Field, text: str, config: Config) -> Any:
         return _url(stripped)
     if kind is Kind.DOMAIN:
         return _domain(stripped)
+    if kind is Kind.VAT_ID:
+        from crm.banking import normalize_vat_id
+
+        return normalize_vat_id(stripped)
     if kind is Kind.DATE:
         if dates.is_iso_date(stripped):
             return dates.parse_date(stripped)
@@ -307,8 +311,8 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
         return f"{value} is read as a number; put phone numbers in quotes"
     if kind is Kind.TIMESTAMP:
         return None if _is_timestamp(value) else f"'{value}' is not an ISO 8601 timestamp"
-    if kind in (Kind.TEXT, Kind.LONGTEXT) and isinstance(value, int | float):
-        return None
+    if kind in (Kind.TEXT, Kind.LONGTEXT, Kind.VAT_ID) and isinstance(value, int | float):
+        return None  # a VAT id without a country prefix is not checked
     if not isinstance(value, str):
         return f"must be text, not {_yaml_type(value)}"
     if kind is Kind.TEXT and "\n" in value.strip():

@@ -98,7 +98,7 @@ def billed(folder: Path, crm: Callable[..., Run], monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
     for args in (
         ("company", "add", "Acme GmbH", "--street", "Hauptstr. 1", "--postcode", "10115"),
-        ("company", "set", "acme-gmbh", "vat_id=DE123456789", "address.city=Berlin"),
+        ("company", "set", "acme-gmbh", "vat_id=DE123456788", "address.city=Berlin"),
         ("contact", "add", "Ada Lovelace", "--email", "ada@acme.example", "--company", "acme"),
         ("product", "add", "Design", "--price", "95", "--unit", "hour", "--id", "design"),
     ):

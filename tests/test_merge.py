@@ -133,7 +133,7 @@ def test_fields_are_merged_field_by_field(crm, twins):
         "city": "Berlin",
         "country": "DE",
     }
-    assert company["vat_id"] == "DE123456789"
+    assert company["vat_id"] == "DE123456788"
     assert company["notes"] == "Pays on time.\n\nMet at the fair."  # both kept
     text = (twins / "companies" / "acme-gmbh.yaml").read_text()
     assert "created: 2025-01-01T09:00:00Z\n" in text  # the earliest, a timestamp still

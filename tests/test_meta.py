@@ -75,6 +75,7 @@ LAYERS = {
         "ical",
         "tasks",
         "billing",
+        "banking",
         "numbering",
         "documents",
         "invoicing",

@@ -52,11 +52,11 @@ def _signature() -> tuple[Any, ...]:
     modules that judge records (their files' times, for a changed installation), PyYAML."""
     import yaml
 
-    from crm import records, validate
+    from crm import banking, records, validate
     from crm.store import yamlio
 
     times = []
-    for module in (yamlio, records, validate, sys.modules[__name__]):
+    for module in (yamlio, records, validate, banking, sys.modules[__name__]):
         try:
             times.append(os.stat(module.__file__ or "").st_mtime_ns)
         except OSError:

@@ -53,7 +53,7 @@ business:
 {email_line}
   # phone: "+49 30 1234567"
   # website: "https://example.com"
-  # vat_id: "DE123456789"
+  # vat_id: "DE298765435"
   # address:
   #   street: "Hauptstraße 1"
   #   postcode: "10115"
@@ -141,6 +141,7 @@ billing:
   quote_days: 30         # days a sent quote is valid
   # rounding: per_line   # tax rounded per line instead of per rate (EN 16931)
   # pdf: false           # keep issued documents as HTML instead of PDF (no Pango needed)
+  # payment_qr: false    # no EPC QR code (GiroCode) to pay invoices in euros by scanning
   numbering:             # {{year}}, {{yy}} and {{seq:04}}; with a year the series restarts yearly
     invoice: "{{year}}-{{seq:04}}"
     credit_note: "CN{{year}}-{{seq:04}}"
