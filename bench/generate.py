@@ -103,6 +103,28 @@ COUNTRIES = (
     ("CH", "CHF", ("Zürich", "Bern", "Luzern", "St. Gallen"), "+41 44", 10),
     ("US", "USD", ("New York", "Portland", "Austin"), "+1 503", 8),
 )
+# How each country writes its VAT ids (# a digit); the check digits are found by trying.
+VAT_FORMATS = {
+    "DE": "DE#########",
+    "AT": "ATU########",
+    "NL": "NL#########B01",
+    "CH": "CHE######### MWST",
+}
+
+
+def vat_id(rng: random.Random, country: str) -> str | None:
+    """A VAT id of `country` that passes its check digits (None where there is no VAT)."""
+    from stdnum import vatin
+
+    pattern = VAT_FORMATS.get(country)
+    if pattern is None:
+        return None
+    while True:
+        candidate = "".join(str(rng.randint(1, 9)) if ch == "#" else ch for ch in pattern)
+        if vatin.is_valid(candidate):
+            return candidate
+
+
 STREETS = (
     "Schanzenstraße",
     "Mühlenkamp",
@@ -498,10 +520,12 @@ class Generator:
             f"  country: {c.country}\n"
         )
         if c.foreign:
-            parts.append(f"vat_id: {c.country}U{rng.randint(10000000, 99999999)}\n")
+            vat = vat_id(rng, c.country)
+            if vat:
+                parts.append(f"vat_id: {q(vat)}\n")
             parts.append("tax_regime: reverse_charge\n")
         elif rng.random() < 0.6:
-            parts.append(f"vat_id: DE{rng.randint(100000000, 999999999)}\n")
+            parts.append(f"vat_id: {vat_id(rng, 'DE')}\n")
         if c.terms != PAYMENT_TERMS:
             parts.append(f"payment_terms: {c.terms}\n")
         if rng.random() < 0.08:
