@@ -284,7 +284,8 @@ def test_deals_merge_with_their_history(crm, billed):
     assert (deal["value"], "currency" in deal) == ("3.00", False)
 
 
-def test_leads_merge_and_converted_stays_converted(crm, folder):
+def test_leads_merge_and_converted_stays_converted(crm, folder, monkeypatch):
+    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")  # both new at the same second
     ok(crm("lead", "add", "Grace Hopper", "--email", "grace@navy.example", "--source", "web"))
     ok(crm("lead", "add", "G. Hopper", "--phone", "+1 202 555 0100"))
     ok(crm("lead", "convert", "g-hopper"))
