@@ -32,7 +32,10 @@ def is_issued(rec: Record) -> bool:
 
 
 def frozen_problem(rec: Record, after: Mapping[str, Any]) -> str | None:
-    """Why a change to an issued invoice or credit note is refused, or None if it may be made."""
+    """Why a change to an issued invoice or credit note, or to billed time, is refused, or None
+    if it may be made."""
+    if rec.type.name == "time" and rec.data.get("invoice"):
+        return _billed_time_problem(rec, after)
     if not is_issued(rec):
         return None
     changed = sorted(
@@ -51,6 +54,25 @@ def frozen_problem(rec: Record, after: Mapping[str, Any]) -> str | None:
     return (
         f"{what} {rec.data.get('number') or rec.id} is issued: its {', '.join(changed)} "
         f"cannot change{back} (correct it with a credit note: `crm invoice credit`)"
+    )
+
+
+# What may still change on a billed time entry: what is not on the invoice.
+MUTABLE_WHEN_BILLED = frozenset({"tags", "custom", "updated", "notes", "assert"})
+
+
+def _billed_time_problem(rec: Record, after: Mapping[str, Any]) -> str | None:
+    changed = sorted(
+        key
+        for key in set(rec.data) | set(after)
+        if key not in MUTABLE_WHEN_BILLED and rec.data.get(key) != after.get(key)
+    )
+    if not changed:
+        return None
+    return (
+        f"time entry {rec.id} is billed on invoice {rec.data['invoice']}: its "
+        f"{', '.join(changed)} cannot change (remove that draft invoice to unbill it, or "
+        "correct an issued one with a credit note)"
     )
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from typing import Any
@@ -250,15 +250,19 @@ def read(data: bytes, source: str, fmt: str, *, day_first: bool | None = None) -
         raise ValidationError(
             f"'{fmt}' is not a time tracking format", hint="csv, timewarrior or timeclock"
         )
-    seen: dict[str, int] = {}
+    seen: dict[str, list[Tracked]] = {}
     unique = []
     for entry in reading.entries:
-        if entry.key in seen:
-            reading.notes.append(
-                Note(entry.line, f"the same entry as line {seen[entry.key]}; left out")
-            )
+        same_start = seen.setdefault(entry.key, [])
+        twin = next((e for e in same_start if e.values() == entry.values()), None)
+        if twin is not None:
+            reading.notes.append(Note(entry.line, f"the same entry as line {twin.line}; left out"))
             continue
-        seen[entry.key] = entry.line
+        same_start.append(entry)
+        if len(same_start) > 1:
+            # another entry starting in the same minute (Clockify writes no seconds): its own
+            # identity, the same on every import of this file
+            entry = replace(entry, key=f"{entry.key} #{len(same_start)}")
         unique.append(entry)
     reading.entries = unique
     reading.notes.sort(key=lambda note: note.line)
@@ -316,7 +320,7 @@ def _tags(text: str) -> tuple[str, ...]:
 _DAY_RE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4})\.?")
 _YEAR_FIRST_RE = re.compile(r"(\d{4})([./-])(\d{1,2})\2(\d{1,2})")
 _CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:([AaPp])\.?\s*[Mm]\.?)?")
-_SPAN_RE = re.compile(r"(\d+):(\d{2})(?::(\d{2}))?")
+_SPAN_RE = re.compile(r"(\d+):([0-5]\d)(?::([0-5]\d))?")
 _YES = frozenset({"yes", "y", "true", "1", "ja", "oui", "si", "sí"})
 _NO = frozenset({"no", "n", "false", "0", "nein", "non"})
 

@@ -422,3 +422,48 @@ def test_times_are_local_and_days_are_the_users(crm, tracked: Path, monkeypatch)
     assert imported(crm, tracked, "toggl.csv", toggl).ok
     night = {e["id"]: e for e in entries(crm)}["2026-10-24-night"]
     assert (night["end"], night["hours"]) == ("2026-10-25T03:30:00+01:00", "5")
+
+
+def test_billed_time_can_be_neither_removed_nor_changed(crm, tracked: Path):
+    assert imported(crm, tracked, "toggl.csv", TOGGL).ok
+    made = crm("invoice", "new", "--from-time", "--for", "acme", "--period", "2026-11")
+    assert made.ok, made.stderr
+    rid = made.stdout.strip()
+    removed = crm("time", "rm", "2026-11-20-homepage-mockups", "--yes")
+    assert removed.exit_code != 0 and f"billed on invoice {rid}" in removed.stderr
+    assert (tracked / "time" / "2026-11-20-homepage-mockups.yaml").exists()
+    changed = crm("time", "set", "2026-11-20-homepage-mockups", "hours=5")
+    assert changed.exit_code != 0 and "hours cannot change" in changed.stderr
+    no_traceback(changed)
+    assert crm("time", "set", "2026-11-20-homepage-mockups", "tags=checked").ok
+    # unbilled again once the draft goes: then it may change
+    assert crm("invoice", "rm", rid, "--yes").ok
+    assert crm("time", "set", "2026-11-20-homepage-mockups", "hours=1.5").ok
+
+
+def test_entries_starting_in_the_same_minute_are_all_kept(crm, tracked: Path):
+    text = CLOCKIFY_HEADER.format("EUR") + (
+        "Website relaunch,Acme,Oops,,Ada,,ada@studio.example,,Yes,"
+        "11/15/2026,09:00 AM,11/15/2026,09:00 AM,00:00:20,0.01,0,0\n"
+        "Website relaunch,Acme,Real work,,Ada,,ada@studio.example,,Yes,"
+        "11/15/2026,09:00 AM,11/15/2026,11:00 AM,02:00:00,2.00,0,0\n"
+        "Website relaunch,Acme,Real work,,Ada,,ada@studio.example,,Yes,"
+        "11/15/2026,09:00 AM,11/15/2026,11:00 AM,02:00:00,2.00,0,0\n"
+    )
+    result = imported(crm, tracked, "clock.csv", text)
+    assert result.ok, result.stderr
+    assert "clock.csv:4: the same entry as line 3; left out" in result.stderr
+    assert sorted(e["hours"] for e in entries(crm)) == ["0", "2"]
+    assert imported(crm, tracked, "clock.csv", text).ok  # again: nothing new
+    assert len(entries(crm)) == 2
+
+
+def test_a_duration_past_59_minutes_is_not_read_as_one(crm, tracked: Path):
+    text = CLOCKIFY_HEADER.format("EUR") + (
+        "Website relaunch,Acme,Odd,,Ada,,ada@studio.example,,Yes,"
+        "03.11.2026,09:00:00,,,99:99:99,,,\n"
+    )
+    result = imported(crm, tracked, "odd.csv", text)
+    assert not result.ok
+    assert "odd.csv" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert entries(crm) == []

@@ -635,9 +635,15 @@ def refuse_frozen(rec: Record, after: Mapping[str, Any]) -> None:
 
 
 def refuse_removal(rec: Record) -> None:
-    """Numbers are never reused: an issued invoice or credit note is never removed."""
+    """Numbers are never reused: an issued invoice or credit note is never removed. Billed time
+    is not removed either: imported again, it would be billed twice."""
     from crm.invoicing import is_issued
 
+    if rec.type.name == "time" and rec.data.get("invoice"):
+        raise ConflictError(
+            f"time entry {rec.id} is billed on invoice {rec.data['invoice']} and stays",
+            hint="remove that draft invoice first to unbill it",
+        )
     if is_issued(rec):
         raise ConflictError(
             f"{rec.type.name.replace('_', ' ')} {rec.data.get('number')} is issued and stays: "
