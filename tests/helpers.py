@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 
@@ -64,3 +65,15 @@ def shown(crm, kind: str, ref: str) -> dict:
 
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+def pdf_works() -> bool:
+    """Whether WeasyPrint and the system's Pango library can make PDFs here."""
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+needs_pdf = pytest.mark.skipif(not pdf_works(), reason="WeasyPrint needs the Pango library")

@@ -8,20 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import invoice_with_lines, load, no_traceback
+from helpers import invoice_with_lines, load, needs_pdf, no_traceback
 
 GOLDEN = Path(__file__).parent / "golden"
-
-
-def _pdf_works() -> bool:
-    try:
-        import weasyprint  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-needs_pdf = pytest.mark.skipif(not _pdf_works(), reason="WeasyPrint needs the Pango library")
 
 
 def business(folder: Path) -> None:

@@ -11,23 +11,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from helpers import load, no_traceback, shown
+from helpers import load, needs_pdf, no_traceback, shown
 
 needs_rules = pytest.mark.skipif(
     importlib.util.find_spec("saxonche") is None, reason="the EN 16931 rules need saxonche"
 )
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
-
-
-def _pdf_works() -> bool:
-    try:
-        import weasyprint  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-needs_pdf = pytest.mark.skipif(not _pdf_works(), reason="WeasyPrint needs the Pango library")
 
 
 def facturx_on(example: Path) -> None:
