@@ -70,6 +70,30 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
         False,
     ),
     "check": ("crm.commands.check", "Validate every file; exit 1 on any problem.", False),
+    "fmt": (
+        "crm.commands.fmt",
+        "Rewrite records in the canonical form.",
+        False,
+    ),
+    "history": (
+        "crm.commands.vcs",
+        "A record's changes over time, field by field.",
+        False,
+    ),
+    "undo": ("crm.commands.vcs", "Take back the last change crm committed.", False),
+    "sync": (
+        "crm.commands.vcs",
+        "Pull (rebase), check and push through git.",
+        False,
+    ),
+    "hooks": ("crm.commands.hooks", "Git hooks and the merge driver; the folder's hooks/.", True),
+    "merge-file": (
+        "crm.commands.merge_file",
+        "Git merge driver: a three-way merge of a record, field by field.",
+        False,
+    ),
+    "rules": ("crm.commands.rules", "Automation rules: list, test, run (for cron).", True),
+    "mail": ("crm.commands.mail", "Email: test the SMTP settings, store the password.", True),
     "cache": ("crm.commands.cache", "The cache of parsed records: clear it.", True),
 }
 _GLOBAL_WITH_VALUE = ("--dir",)
@@ -182,7 +206,7 @@ def build_app(only: str | None = None):  # type: ignore[no-untyped-def]
             if is_group:
                 app.add_typer(module.app, name=name, help=help_text)
             else:
-                app.command(name, help=None)(getattr(module, name))
+                app.command(name, help=None)(getattr(module, name.replace("-", "_")))
         elif is_group:
             app.add_typer(CrmTyper(help=help_text), name=name, help=help_text)
         else:
@@ -196,6 +220,9 @@ def main() -> None:
         print(f"crm {__version__}")
         return
     app = build_app(_invoked(args))
+    from crm.store import git
+
+    git.command_line = ["crm", *_without_globals(args)]
     try:
         app(args=args, prog_name="crm")
     except BrokenPipeError:

@@ -139,6 +139,13 @@ EINVOICE_CHOICES = ("none", "facturx")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GitSettings:
+    """crm.yaml `git:`: whether every command that writes commits what it changed."""
+
+    autocommit: bool = False  # `crm init` writes `autocommit: true`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Billing:
     """How quotes and invoices are made (crm.yaml `billing:`)."""
 
@@ -182,6 +189,9 @@ class Config:
     follow_up_days: int = 7  # a lead not contacted for this long shows in the agenda
     time: TimeSettings | None = None  # tracked time: rounding and rules (crm.timetrack)
     ledger: Mapping[str, Any] = field(default_factory=dict)  # account names (crm.ledger)
+    git: GitSettings = field(default_factory=GitSettings)
+    mail: Any = None  # how email is sent: crm.mail.MailSettings, None when not set up
+    automation: tuple[Any, ...] = ()  # rules: on an event, if a filter holds, do (crm.automation)
 
     @property
     def default_pipeline(self) -> Pipeline:
@@ -304,7 +314,21 @@ def parse_config(
         from crm.ledger import parse_settings
 
         ledger = parse_settings(data["ledger"], problem)
+    git = _parse_git(data.get("git"), problem)
+    mail = None
+    if data.get("mail") is not None:  # SMTP settings for invoice send, remind --mail
+        from crm.mail import parse_settings as parse_mail
+
+        mail = parse_mail(data["mail"], problem)
+    automation: tuple[Any, ...] = ()
+    if data.get("rules") is not None:  # automation rules (crm rules)
+        from crm.automation import parse_rules
+
+        automation = parse_rules(data["rules"], problem)
     config = Config(
+        git=git,
+        mail=mail,
+        automation=automation,
         billing=billing,
         currency=currency,
         pipelines=pipelines,
@@ -320,6 +344,22 @@ def parse_config(
         ledger=ledger,
     )
     return config, issues
+
+
+def _parse_git(raw: Any, problem: Any) -> GitSettings:
+    if raw is None:
+        return GitSettings()
+    if not isinstance(raw, dict):
+        problem("git", "must be a mapping, e.g. {autocommit: true}")
+        return GitSettings()
+    for key in raw:
+        if key != "autocommit":
+            problem(f"git.{key}", "unknown setting; git: has autocommit")
+    value = raw.get("autocommit", False)
+    if not isinstance(value, bool):
+        problem("git.autocommit", f"'{value}' is not true or false")
+        return GitSettings()
+    return GitSettings(autocommit=value)
 
 
 def _parse_billing(raw: Any, problem: Any, *, deep: bool = False) -> Billing:

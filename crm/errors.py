@@ -3,7 +3,8 @@
 Exit codes (documented in docs/cli.md):
   0 ok · 1 problems found (`check`) or an unexpected error · 2 usage · 3 configuration ·
   4 unreadable data · 20 not found · 21 ambiguous reference · 22 invalid value ·
-  23 conflict · 24 busy (another command holds the lock) · 130 interrupted
+  23 conflict · 24 busy (another command holds the lock) · 25 refused by a hook ·
+  26 mail not sent · 27 git cannot go on · 130 interrupted
 """
 
 from __future__ import annotations
@@ -81,3 +82,37 @@ class ConflictError(CrmError):
 
 class BusyError(CrmError):
     exit_code = 24
+
+
+class RefusedError(CrmError):
+    """A pre- hook in the folder's hooks/ refused the change."""
+
+    exit_code = 25
+
+
+class MailError(CrmError):
+    """An email could not be sent: no server set up, refused connection, failed login."""
+
+    exit_code = 26
+
+
+class GitError(CrmError):
+    """A git operation (history, undo, sync) cannot go on: not a repository, a dirty tree,
+    a merge that needs the user."""
+
+    exit_code = 27
+
+
+_notices: list[str] = []
+
+
+def notice(message: str) -> None:
+    """A warning from below the command layer (a change written but not committed): printed
+    by the error boundary when the command ends."""
+    _notices.append(message)
+
+
+def take_notices() -> list[str]:
+    taken = list(_notices)
+    _notices.clear()
+    return taken

@@ -12,7 +12,7 @@ import typer
 from crm import output
 from crm.commands import _complete
 from crm.context import settings
-from crm.errors import CrmError
+from crm.errors import CrmError, take_notices
 from crm.output import Format
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +34,7 @@ def guarded(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _run(fn, *args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except CrmError as exc:
@@ -60,6 +60,15 @@ def guarded(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(...)`, then the notices raised below the command layer, as warnings."""
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        for message in take_notices():
+            output.warn(message)
 
 
 class CrmTyper(typer.Typer):

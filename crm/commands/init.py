@@ -48,7 +48,7 @@ def init(
     root = path or settings().dir or Path.cwd()
     code = normalize_currency(currency)
     address = normalize_email(email) if email else None
-    plan = init_plan(root, name.strip() or "My Business", code, address)
+    plan = init_plan(root, name.strip() or "My Business", code, address, git=not no_git)
     if dry_run:
         output.emit_diff(
             Change(str(file), file.read_text("utf-8") if file.exists() else None, text)
@@ -60,6 +60,10 @@ def init(
         note = git_init(root, plan)
         if note:
             output.warn(note)
+        from crm.store.git import install_merge_driver, repo_of
+
+        if repo_of(root) is not None:
+            install_merge_driver(root)
     output.info(f"Created a CRM folder in {root}")
     output.info(
         'Next: edit crm.yaml, then `crm contact add "Ada Lovelace" --email ada@example.com`'

@@ -40,7 +40,7 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def config_template(business: str, currency: str, email: str | None) -> str:
+def config_template(business: str, currency: str, email: str | None, git: bool = True) -> str:
     email_line = f"  email: {_q(email)}" if email else '  # email: "hello@example.com"'
     return f"""\
 # crm.yaml: the settings of this CRM folder. Edit it by hand; `crm check` validates it.
@@ -62,6 +62,11 @@ business:
 
 # Currency of deals, quotes and invoices unless a record names its own (ISO 4217 code).
 currency: {currency}
+
+# Git (docs/git.md): with autocommit, every crm command that writes commits the files it
+# changed, with a message saying what it did; `crm history`, `crm undo` and `crm sync` build on it.
+git:
+  autocommit: {"true" if git else "false"}
 
 # The sales pipeline, in order. Each stage has a name (used in the files), an optional label,
 # the default probability (0-100) that a deal in it is won, and a status: open, won or lost.
@@ -163,8 +168,17 @@ GITIGNORE = f"""\
 /{STATE_DIR}/
 """
 
+GITATTRIBUTES = "".join(
+    [
+        "# Records merge field by field (`crm merge-file`; `crm hooks install` registers it).\n",
+        *(f"/{rtype.plural}/*.yaml merge=crm\n" for rtype in RECORD_TYPES.values()),
+    ]
+)
 
-def init_plan(root: Path, business: str, currency: str, email: str | None) -> dict[Path, str]:
+
+def init_plan(
+    root: Path, business: str, currency: str, email: str | None, *, git: bool = True
+) -> dict[Path, str]:
     """The files a new CRM folder at `root` needs, with their text (existing ones left out).
 
     Refuses when `root` already holds a CRM.
@@ -181,7 +195,10 @@ def init_plan(root: Path, business: str, currency: str, email: str | None) -> di
         existing = gitignore.read_text(encoding="utf-8")
         if f"{STATE_DIR}/" not in existing:
             plan[gitignore] = existing + ("" if existing.endswith("\n") else "\n") + GITIGNORE
-    plan[root / CONFIG_FILE] = config_template(business, currency, email)
+    attributes = root / ".gitattributes"
+    if git and not attributes.exists():
+        plan[attributes] = GITATTRIBUTES
+    plan[root / CONFIG_FILE] = config_template(business, currency, email, git)
     return plan
 
 

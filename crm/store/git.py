@@ -1,11 +1,232 @@
-"""What git knows about the data folder: who changed a file, and when."""
+"""The data folder's git repository: commits of what crm changed, and what git knows of a file.
+
+Plain `git` through subprocess: it behaves exactly like the user's own git (config, hooks,
+signing) and is the fastest way in. Files are always named: never `git add -A`.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crm.errors import GitError, notice
+
+if TYPE_CHECKING:
+    from crm.store.repo import Change
 
 _SEPARATOR = "\x1f"
+TRAILER = "Crm-Version"  # marks a commit crm made: the ones `crm undo` takes back
+UNDO_TRAILER = "Crm-Undoes"
+AUTOCOMMIT_ENV = "CRM_AUTOCOMMIT"  # set while crm commits: its own pre-commit hook stands aside
+_IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+# The command line being run, for the subject of a commit of several files (set by crm.cli).
+command_line: list[str] | None = None
+
+
+def run(
+    root: Path, *args: str, input: str | None = None, check: bool = False, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`git ARGS` in `root`; GitError when git is missing, or (`check`) when it fails."""
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        AUTOCOMMIT_ENV: "1",
+        "LC_ALL": "C",  # messages parsed below are git's English ones
+    }
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            input=input,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GitError(
+            "git is not installed", hint="install git to use history, undo, sync"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {args[0]} took longer than {timeout:.0f} s") from exc
+    if check and result.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {first_line(result.stderr or result.stdout)}")
+    return result
+
+
+def first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:  # git's own verdict, rather than the hints around it
+        if line.startswith(("fatal:", "error:", "CONFLICT")):
+            return line
+    return lines[0] if lines else "no message"
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    top: Path  # the work tree's top folder
+    git_dir: Path
+
+
+def repo_of(root: Path) -> Repo | None:
+    """The git repository holding `root`, or None (not one, or git missing)."""
+    try:
+        result = run(root, "rev-parse", "--show-toplevel", "--absolute-git-dir")
+    except GitError:
+        return None
+    if result.returncode != 0:
+        return None
+    top, git_dir = result.stdout.splitlines()[:2]
+    return Repo(Path(top), Path(git_dir))
+
+
+def require_repo(root: Path) -> Repo:
+    found = repo_of(root)
+    if found is None:
+        raise GitError(
+            f"{root} is not in a git repository",
+            hint="`git init` it, or make folders with `crm init`",
+        )
+    return found
+
+
+def operation_in_progress(repo: Repo) -> str | None:
+    """The merge, rebase, cherry-pick or revert the user is in the middle of, if any."""
+    for name in _IN_PROGRESS:
+        if (repo.git_dir / name).exists():
+            return {
+                "MERGE_HEAD": "a merge",
+                "CHERRY_PICK_HEAD": "a cherry-pick",
+                "REVERT_HEAD": "a revert",
+            }.get(name, "a rebase")
+    return None
+
+
+# -- commits of crm's own changes -----------------------------------------------------------
+
+
+def autocommit(root: Path, changes: Sequence[Change], message: str | None = None) -> str | None:
+    """Commit exactly the files of `changes` (nothing else staged goes with them); the commit's
+    id, or None with a notice when it could not be made. The files are written either way."""
+    paths = sorted({change.path for change in changes})
+    if not paths:
+        return None
+    repo = repo_of(root)
+    if repo is None:
+        notice(f"git.autocommit is on but {root} is not in a git repository: nothing committed")
+        return None
+    busy = operation_in_progress(repo)
+    if busy:
+        notice(f"not committed: {busy} is in progress; commit these changes when it is done")
+        return None
+    try:
+        tracked = set(_lines(run(root, "ls-files", "-z", "--", *paths), "\0"))
+        untracked = [p for p in paths if p not in tracked and (root / p).exists()]
+        if untracked:
+            ignored = set(_lines(run(root, "check-ignore", "-z", "--", *untracked), "\0"))
+            untracked = [p for p in untracked if p not in ignored]
+            if untracked:
+                run(root, "add", "--", *untracked, check=True)
+        named = sorted({*(p for p in paths if p in tracked), *untracked})
+        if not named:
+            return None
+        text = commit_message(changes, message)
+        result = run(root, "commit", "-q", "--only", "-F", "-", "--", *named, input=text)
+        if result.returncode != 0:
+            why = first_line(result.stderr or result.stdout)
+            if "user.email" in result.stderr or "identity" in result.stderr:
+                why = "set git's user.name and user.email"
+            notice(f"changes written but not committed: {why}")
+            return None
+        return run(root, "rev-parse", "HEAD", check=True).stdout.strip()
+    except GitError as exc:
+        notice(f"changes written but not committed: {exc}")
+        return None
+
+
+def _lines(result: subprocess.CompletedProcess[str], sep: str = "\n") -> list[str]:
+    return [part for part in result.stdout.split(sep) if part]
+
+
+def commit_message(changes: Sequence[Change], subject: str | None = None) -> str:
+    """`crm: <what>` on the first line, then a line per file changed, then crm's trailer."""
+    from crm import __version__
+
+    records = [c for c in changes if c.path.endswith(".yaml")]
+    lines = [describe(change) for change in records]
+    kept = [describe(change) for change in changes if not change.path.endswith(".yaml")]
+    if subject is None:
+        if len(lines) == 1:
+            subject = lines[0]
+        elif command_line:
+            subject = " ".join(_quote(arg) for arg in command_line)
+        elif lines:
+            subject = f"{lines[0]} and {len(lines) - 1} more"
+        else:
+            subject = "change " + ", ".join(change.path for change in changes)
+    subject = " ".join(subject.split())
+    if len(subject) > 100:
+        subject = subject[:99] + "…"
+    listed = lines + kept if len(lines) > 1 or kept else []
+    body = "".join(f"- {line}\n" for line in listed) + "\n" if listed else ""
+    return f"crm: {subject}\n\n{body}{TRAILER}: {__version__}\n"
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "-_.,:/=@+%" for c in arg) else repr(arg)
+
+
+def describe(change: Change) -> str:
+    """One change in words: `add contact ada`, `move deal acme to proposal`, `set ... (a, b)`."""
+    from crm.models import RECORD_TYPES
+
+    folder, _, name = change.path.rpartition("/")
+    rtype = next((t for t in RECORD_TYPES.values() if t.plural == folder), None)
+    if rtype is None or not name.endswith(".yaml"):
+        verb = "remove" if change.after is None else "keep" if change.before is None else "update"
+        return f"{verb} {change.path}"
+    rid = name.removesuffix(".yaml")
+    what = f"{rtype.name} {rid}"
+    if change.before is None:
+        return f"add {what}"
+    if change.after is None:
+        return f"remove {what}"
+    before, after = _data(change.before), _data(change.after)
+    keys = [
+        k
+        for k in dict.fromkeys([*before, *after])
+        if before.get(k) != after.get(k) and k != "updated"
+    ]
+    if "stage" in keys and after.get("stage"):
+        return f"move {what} to {after['stage']}"
+    if "status" in keys and after.get("status"):
+        rest = [k for k in keys if k not in ("status", "history")]
+        extra = f" ({', '.join(rest)})" if rest else ""
+        return f"{what}: status {after['status']}{extra}"
+    if not keys:
+        return f"rewrite {what}"
+    return f"set {what} ({', '.join(keys)})"
+
+
+def _data(text: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# -- what git knows ---------------------------------------------------------------------------
 
 
 def file_history(root: Path, relative: str, limit: int = 50) -> list[dict[str, str]]:
@@ -14,23 +235,17 @@ def file_history(root: Path, relative: str, limit: int = 50) -> list[dict[str, s
     Empty when the folder is not in a git repository or git is not installed.
     """
     try:
-        result = subprocess.run(
-            [
-                "git",
-                "log",
-                f"-{limit}",
-                "--follow",
-                f"--format=%aI{_SEPARATOR}%an{_SEPARATOR}%s",
-                "--",
-                relative,
-            ],
-            cwd=root,
-            capture_output=True,
-            text=True,
+        result = run(
+            root,
+            "log",
+            f"-{limit}",
+            "--follow",
+            f"--format=%aI{_SEPARATOR}%an{_SEPARATOR}%s",
+            "--",
+            relative,
             timeout=10,
-            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except GitError:
         return []
     if result.returncode != 0:
         return []
@@ -40,3 +255,97 @@ def file_history(root: Path, relative: str, limit: int = 50) -> list[dict[str, s
         if len(parts) == 3:
             out.append({"at": parts[0], "author": parts[1], "subject": parts[2]})
     return out
+
+
+# -- hooks and the merge driver --------------------------------------------------------------
+
+HOOK_MARK = "# installed by `crm hooks install`"
+DRIVER = "crm"  # the name in .gitattributes: `merge=crm`
+
+
+def _crm_command() -> str:
+    """This crm, as a shell word list: the Python it runs on, so a hook finds it without PATH."""
+    import shlex
+    import sys
+
+    return f"{shlex.quote(sys.executable)} -m crm"
+
+
+def install_merge_driver(root: Path) -> None:
+    """Register `crm merge-file` as git's merge driver `crm` in the repository's config
+    (the .gitattributes naming it travels with the repository; the config does not)."""
+    run(root, "config", f"merge.{DRIVER}.name", "crm records, merged field by field", check=True)
+    run(
+        root,
+        "config",
+        f"merge.{DRIVER}.driver",
+        f"{_crm_command()} merge-file %O %A %B %P",
+        check=True,
+    )
+
+
+def ensure_attributes(root: Path, lines: str) -> bool:
+    """Add the merge attributes to the folder's .gitattributes; False if already there."""
+    from crm.store import atomic
+
+    path = root / ".gitattributes"
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    missing = [line for line in lines.splitlines(keepends=True) if line.strip() not in existing]
+    wanted = [line for line in missing if not line.startswith("#")]
+    if not wanted:
+        return False
+    text = existing + ("\n" if existing and not existing.endswith("\n") else "") + "".join(missing)
+    atomic.write(path, text)
+    return True
+
+
+def pre_commit_hook(repo: Repo, root: Path) -> str:
+    """The text of the pre-commit hook: `crm check --staged` on the folder's staged records."""
+    import shlex
+
+    relative = os.path.relpath(root.resolve(), repo.top.resolve())
+    folder = '"$top"' if relative == "." else f'"$top"/{shlex.quote(relative)}'
+    return f"""#!/bin/sh
+{HOOK_MARK}: checks the staged records before each commit.
+# crm's own commits were checked when they were made.
+[ -n "${AUTOCOMMIT_ENV}" ] && exit 0
+top=$(git rev-parse --show-toplevel) || exit 1
+exec {_crm_command()} --dir {folder} check --staged
+"""
+
+
+def hook_path(repo: Repo, root: Path, name: str) -> Path:
+    result = run(root, "rev-parse", "--git-path", f"hooks/{name}", check=True)
+    path = Path(result.stdout.strip())
+    return path if path.is_absolute() else root / path
+
+
+def install_pre_commit(root: Path, *, force: bool = False) -> tuple[Path, bool]:
+    """Write the pre-commit hook; (its path, whether it changed). A hook of the user's own is
+    never overwritten without `force` (it is kept as pre-commit.orig then)."""
+    from crm.store import atomic
+
+    repo = require_repo(root)
+    path = hook_path(repo, root, "pre-commit")
+    text = pre_commit_hook(repo, root)
+    try:
+        existing = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        existing = None
+    if existing == text:
+        return path, False
+    if existing is not None and HOOK_MARK not in existing:
+        if not force:
+            raise GitError(
+                f"{path} is a hook of your own",
+                hint="add `crm check --staged` to it, or --force to replace it "
+                "(it is kept as pre-commit.orig)",
+            )
+        os.replace(path, path.with_name("pre-commit.orig"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write(path, text)
+    path.chmod(0o755)
+    return path, True

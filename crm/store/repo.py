@@ -45,6 +45,7 @@ class Store:
         self.root = root
         self._stamps: dict[str, cache.Stamp] = {}  # of files scanned that the cache may keep
         self.config_digest = ""  # of the crm.yaml `config()` read last: what judged records
+        self._settings: Config | None = None
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -87,7 +88,17 @@ class Store:
             raise ConfigError(f"{path} is missing", hint="create a folder with `crm init`") from exc
         except DataError as exc:
             return Config(), [Issue(CONFIG_FILE, exc.line, exc.detail)]
-        return parse_config(loaded.data, loaded.lines, deep=deep)
+        config, issues = parse_config(loaded.data, loaded.lines, deep=deep)
+        if not deep:
+            self._settings = config
+        return config, issues
+
+    def settings(self) -> Config:
+        """The folder's settings as `config()` read them last (read now if never)."""
+        if self._settings is None:
+            self.config()
+        assert self._settings is not None
+        return self._settings
 
     def load(self, rtype: RecordType, path: Path) -> Record:
         """The record in `path`; DataError when it cannot be read as one."""
@@ -365,6 +376,10 @@ class Transaction:
         self._blobs: dict[Path, bytes] = {}  # files kept beside records, written as they are
         self._lock: contextlib.ExitStack | None = None
         self.recovered = False
+        self.message: str | None = None  # the commit's subject; else made from the changes
+        self.automate = True  # fire rules and run hooks on these changes
+        self.events: list[Any] = []  # what happened, for the on- hooks (crm.automation)
+        self.commit: str | None = None  # the commit made of these changes, if any
 
     def __enter__(self) -> Transaction:
         if not self.dry_run:
@@ -381,11 +396,25 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is None and not self.dry_run:
-                self._commit()
+            if exc_type is None:
+                self._finish()
         finally:
             if self._lock is not None:
                 self._lock.close()
+
+    def _finish(self) -> None:
+        from crm import automation
+        from crm.store import git
+
+        if self._staged and self.automate:
+            automation.before_write(self)
+        if self.dry_run or not self._staged:
+            return
+        self._commit()
+        if self.store.settings().git.autocommit:
+            self.commit = git.autocommit(self.store.root, self.changes, self.message)
+        if self.automate:
+            automation.after_write(self)
 
     @property
     def changes(self) -> list[Change]:
