@@ -349,3 +349,142 @@ def install_pre_commit(root: Path, *, force: bool = False) -> tuple[Path, bool]:
     atomic.write(path, text)
     path.chmod(0o755)
     return path, True
+
+
+# -- a file's versions, for `crm history` -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    commit: str
+    at: str  # ISO 8601, the author's date
+    author: str
+    email: str
+    subject: str
+    path: str  # the file's path in that commit (it may have been renamed since)
+    text: str | None  # None: the commit removed the file
+
+
+def file_versions(root: Path, relative: str) -> list[Version]:
+    """Every committed version of a file, oldest first (following renames)."""
+    require_repo(root)
+    log = run(
+        root,
+        "log",
+        "--follow",
+        "--no-merges",
+        "--name-status",
+        "-z",
+        f"--format=%x1e%H{_SEPARATOR}%aI{_SEPARATOR}%an{_SEPARATOR}%ae{_SEPARATOR}%s",
+        "--",
+        relative,
+    )
+    if log.returncode != 0:  # no commits yet, or the path was never known to git
+        return []
+    entries: list[tuple[list[str], str, bool]] = []
+    top = repo_of(root)
+    prefix = ""
+    if top is not None:  # git prints paths from the top of the work tree
+        rel = os.path.relpath(root.resolve(), top.top.resolve())
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+    for chunk in log.stdout.split("\x1e")[1:]:
+        head, _, rest = chunk.partition("\n")
+        meta = head.rstrip("\0").split(_SEPARATOR)
+        if len(meta) != 5:
+            continue
+        fields = [f for f in rest.strip("\n").split("\0") if f]
+        status = fields[0] if fields else "M"
+        path = fields[-1] if len(fields) > 1 else relative
+        entries.append((meta, path, status.startswith("D")))
+    entries.reverse()
+    wanted = [(meta[0], path) for meta, path, deleted in entries if not deleted]
+    texts = _blobs(root, [f"{commit}:{path}" for commit, path in wanted])
+    out = []
+    for meta, path, deleted in entries:
+        shown = path[len(prefix) :] if prefix and path.startswith(prefix) else path
+        text = None if deleted else texts.get(f"{meta[0]}:{path}")
+        out.append(Version(meta[0], meta[1], meta[2], meta[3], meta[4], shown, text))
+    return out
+
+
+def _blobs(root: Path, specs: list[str]) -> dict[str, str]:
+    """The contents of `commit:path` objects (paths from the top of the work tree)."""
+    if not specs:
+        return {}
+    top = repo_of(root)
+    where = top.top if top else root
+    result = subprocess.run(
+        ["git", "cat-file", "--batch"],
+        cwd=where,
+        input="".join(f"{spec}\n" for spec in specs).encode("utf-8"),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    data = result.stdout
+    out: dict[str, str] = {}
+    pos = 0
+    for spec in specs:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            continue
+        size = int(header[2])
+        out[spec] = data[pos : pos + size].decode("utf-8", errors="replace")
+        pos += size + 1
+    return out
+
+
+# -- crm's commits, for `crm undo` ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    sha: str
+    subject: str
+    crm: bool  # made by crm (its trailer)
+    undoes: str | None  # the commit an undo took back
+    files: tuple[str, ...]  # paths from the top of the work tree
+    parents: int
+
+
+def recent_commits(root: Path, limit: int = 500) -> list[Commit]:
+    """The commits of HEAD's first-parent line, newest first."""
+    result = run(
+        root,
+        "log",
+        f"-{limit}",
+        "--first-parent",
+        "--name-only",
+        "-z",
+        f"--format=%x1e%H{_SEPARATOR}%P{_SEPARATOR}%s{_SEPARATOR}"
+        f"%(trailers:key={TRAILER},valueonly,separator=%x2C){_SEPARATOR}"
+        f"%(trailers:key={UNDO_TRAILER},valueonly,separator=%x2C){_SEPARATOR}",
+    )
+    if result.returncode != 0:
+        return []
+    out = []
+    for chunk in result.stdout.split("\x1e")[1:]:
+        parts = chunk.split(_SEPARATOR)
+        if len(parts) < 6:
+            continue
+        sha, parents, subject, version, undoes, rest = parts[:6]
+        files = tuple(f.strip("\n") for f in rest.split("\0") if f.strip("\n"))
+        out.append(
+            Commit(
+                sha=sha,
+                subject=subject,
+                crm=bool(version.strip()),
+                undoes=undoes.strip() or None,
+                files=files,
+                parents=len(parents.split()),
+            )
+        )
+    return out
+
+
+def dirty(root: Path) -> list[str]:
+    """Tracked files with changes not committed, staged or not (paths as git prints them)."""
+    result = run(root, "status", "--porcelain", "-z", "--untracked-files=no", check=True)
+    return [entry[3:] for entry in result.stdout.split("\0") if len(entry) > 3]
