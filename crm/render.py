@@ -12,15 +12,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from crm.errors import CrmError
+from crm.errors import CrmError, ValidationError
 from crm.money import minor_units, plain, round_to
 
 KINDS = ("invoice", "quote", "credit_note", "reminder")
 FORMATS = ("html", "md", "txt")
 
 
-class TemplateError(CrmError):
-    exit_code = 22
+class TemplateError(ValidationError):
+    """A template that cannot be read or rendered (exit code 22, as any invalid value)."""
 
 
 def _money(value: Any, currency: str, locale: str) -> str:
@@ -164,11 +164,21 @@ def environment(overrides: Path | None) -> Any:
 
 def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None) -> str:
     """The document `kind` (invoice, ...) as `fmt` (html, md, txt)."""
-    from jinja2 import TemplateError as JinjaError
-
     if kind not in KINDS or fmt not in FORMATS:
         raise TemplateError(f"no template for {kind} as {fmt}")
+    text = render_template(f"{kind}.{fmt}.j2", context, overrides)
+    assert text is not None
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render_template(
+    name: str, context: dict[str, Any], overrides: Path | None, *, optional: bool = False
+) -> str | None:
+    """The template `name` (a document's, an email's part) rendered with the document
+    filters; None when `optional` and neither the folder nor crm has it."""
     from babel import Locale, UnknownLocaleError
+    from jinja2 import TemplateError as JinjaError
+    from jinja2 import TemplateNotFound
 
     env = environment(overrides)
     locale = str(context.get("locale") or "en_GB")
@@ -186,16 +196,24 @@ def render(kind: str, fmt: str, context: dict[str, Any], overrides: Path | None)
     env.tests["nonzero"] = _nonzero
     env.filters["css"] = _css
     env.filters["epc_qr"] = _epc_qr
-    name = f"{kind}.{fmt}.j2"
     try:
-        text = str(env.get_template(name).render(**context))
+        template = env.get_template(name)
+    except TemplateNotFound:
+        if optional:
+            return None
+        raise TemplateError(f"no template {name}") from None
+    except JinjaError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise TemplateError(f"template {name}{where}: {exc.message or exc}") from exc
+    try:
+        return str(template.render(**context))
     except JinjaError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
         raise TemplateError(f"template {name}{where}: {exc.message or exc}") from exc
     except (ValueError, ArithmeticError) as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
-    return text if text.endswith("\n") else text + "\n"
 
 
 def pdf(html: str, base: Path | None = None) -> bytes:

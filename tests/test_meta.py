@@ -93,7 +93,7 @@ LAYERS = {
         "assertions",
         "einvoice",
     },
-    "presentation": {"output", "editor", "render"},
+    "presentation": {"output", "editor", "render", "mail"},
     "entry": {"cli", "context", "__main__", "__init__"},
 }
 FORBIDDEN = {
