@@ -391,14 +391,16 @@ def test_timeline_orders_mixed_items_newest_first(crm, people):
 def test_timeline_includes_git_history(crm, isolated):
     assert crm("init", "studio").ok
     studio = isolated / "studio"
-    assert crm("--dir", str(studio), "contact", "add", "Ada").ok
+    assert crm("--dir", str(studio), "contact", "add", "Ada").ok  # committed by crm
+    path = studio / "contacts" / "ada.yaml"
+    path.write_text(path.read_text() + "# met at the fair\n")
     git = ["git", "-c", "user.name=Jane", "-c", "user.email=jane@example.com"]
-    subprocess.run([*git, "add", "-A"], cwd=studio, check=True)
-    subprocess.run([*git, "commit", "-qm", "Add Ada"], cwd=studio, check=True)
+    subprocess.run([*git, "commit", "-qam", "Note on Ada"], cwd=studio, check=True)
     timeline = json.loads(crm("--dir", str(studio), "contact", "show", "ada", "-f", "json").stdout)[
         "timeline"
     ]
-    assert any(e["kind"] == "edit" and e["text"] == "Test: Add Ada" for e in timeline)
+    edits = [e["text"] for e in timeline if e["kind"] == "edit"]
+    assert edits == ["Test: Note on Ada", "Test: crm: add contact ada"]
 
 
 # -- search ------------------------------------------------------------------------------------
