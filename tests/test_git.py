@@ -404,3 +404,48 @@ def test_sync_stops_at_a_conflict_with_what_to_do(shared, crm):
     no_traceback(result)
     again = crm("sync")
     assert again.exit_code == 27 and "rebase is in progress" in again.stderr
+
+
+# -- hooks install ------------------------------------------------------------------------------
+
+
+def test_hooks_install_writes_the_hook_and_the_merge_attributes(isolated, crm):
+    git(isolated, "init", "-q")
+    assert crm("init", "--no-git").ok  # a folder put under git by hand
+    result = crm("hooks", "install")
+    assert result.ok, result.stderr
+    hook = isolated / ".git" / "hooks" / "pre-commit"
+    text = hook.read_text()
+    assert "check --staged" in text and hook.stat().st_mode & 0o111
+    assert "/contacts/*.yaml merge=crm" in (isolated / ".gitattributes").read_text()
+    assert "merge-file %O %A %B %P" in git(isolated, "config", "merge.crm.driver")
+    again = crm("hooks", "install")
+    assert again.ok and "Already installed" in again.stderr
+
+
+def test_hooks_install_keeps_a_hook_of_your_own_unless_forced(repo, crm):
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nmake lint\n")
+    refused = crm("hooks", "install")
+    assert refused.exit_code == 27 and "hook of your own" in refused.stderr
+    assert hook.read_text() == "#!/bin/sh\nmake lint\n"
+    assert crm("hooks", "install", "--force").ok
+    assert (repo / ".git" / "hooks" / "pre-commit.orig").read_text() == "#!/bin/sh\nmake lint\n"
+    assert "check --staged" in hook.read_text()
+
+
+def test_the_pre_commit_hook_stands_aside_for_crms_own_commits(repo, crm):
+    assert crm("hooks", "install").ok
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    # a hook that would refuse everything, behind the line that lets crm's commits through
+    hook.write_text(hook.read_text().replace("top=$(", "echo refused >&2; exit 1\ntop=$("))
+    assert crm("contact", "add", "Ada Lovelace").ok
+    assert commits(repo)[0] == "crm: add contact ada-lovelace"
+    (repo / "notes.txt").write_text("x\n")
+    git(repo, "add", "notes.txt")
+    assert (
+        "refused"
+        in subprocess.run(
+            ["git", "commit", "-qm", "mine"], cwd=repo, capture_output=True, text=True
+        ).stderr
+    )
