@@ -449,3 +449,25 @@ def test_the_pre_commit_hook_stands_aside_for_crms_own_commits(repo, crm):
             ["git", "commit", "-qm", "mine"], cwd=repo, capture_output=True, text=True
         ).stderr
     )
+
+
+def test_undo_never_takes_back_an_issued_invoice_but_may_take_back_a_payment(
+    repo, crm, monkeypatch
+):
+    config = repo / "crm.yaml"
+    config.write_text(config.read_text().replace("  numbering:", "  pdf: false\n  numbering:"))
+    git(repo, "commit", "-qam", "html documents")
+    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
+    assert crm("company", "add", "Acme GmbH").ok
+    rid = crm("invoice", "new", "Website", "--for", "acme").stdout.strip()
+    assert crm("invoice", "line", "add", rid, "--text", "Design", "--price", "100").ok
+    assert crm("invoice", "issue", rid).ok
+    refused = crm("undo")
+    assert refused.exit_code == 23
+    assert "is issued" in refused.stderr and "credit note" in refused.stderr
+    no_traceback(refused)
+    assert crm("invoice", "pay", rid, "--amount", "50").ok
+    taken_back = crm("undo")
+    assert taken_back.ok, taken_back.stderr
+    assert "payments" not in (repo / "invoices" / f"{rid}.yaml").read_text()
+    assert crm("undo").exit_code == 23  # next in line: the issue itself

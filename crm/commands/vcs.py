@@ -232,6 +232,7 @@ def undo(
                 f"uncommitted changes in {dirty[0]}{more}",
                 hint="commit or discard them first (git status shows them)",
             )
+        _refuse_frozen(ctx.root, target)
         what = target.subject.removeprefix("crm: ")
         if dry_run:
             print(f"Would undo {target.sha[:10]}: {target.subject}")
@@ -256,6 +257,48 @@ def undo(
             git.run(ctx.root, "reset", "-q", "--merge")
             raise GitError(f"git commit failed: {git.first_line(result.stderr or result.stdout)}")
     output.info(f"Undid {target.sha[:10]}: {what}")
+
+
+def _refuse_frozen(root: Path, target: Commit) -> None:
+    """An issued invoice or credit note, and billed time, stay as they are: undoing their issue
+    would free a number already given out, or change a legal document."""
+    from crm.errors import ConflictError
+    from crm.invoicing import frozen_problem
+    from crm.models import RECORD_TYPES
+    from crm.records import Record
+    from crm.store import git, yamlio
+
+    prefix = git.folder_prefix(root)
+    guarded = {
+        t.plural: t for t in RECORD_TYPES.values() if t.name in ("invoice", "credit_note", "time")
+    }
+    files = [
+        f
+        for f in target.files
+        if f.startswith(prefix)
+        and f.endswith(".yaml")
+        and f[len(prefix) :].partition("/")[0] in guarded
+    ]
+    for name, (before, after) in git.around(root, target.sha, files).items():
+        if after is None:
+            continue
+        rel = name[len(prefix) :]
+        try:
+            now = yamlio.parse(after, rel).data
+            then = yamlio.parse(before, rel).data if before is not None else {}
+        except Exception:
+            continue  # not a record crm can judge: git's revert decides
+        if not isinstance(now, dict) or not isinstance(then, dict):
+            continue
+        rtype = guarded[rel.partition("/")[0]]
+        rec = Record(type=rtype, id=Path(rel).stem, data=now, path=rel, lines={}, raw={})
+        problem = frozen_problem(rec, then) if before is not None else None
+        if before is None and rec.data.get("status") in ("issued", "sent"):
+            problem = f"{rtype.name.replace('_', ' ')} {now.get('number') or rec.id} is issued"
+        if problem:
+            raise ConflictError(
+                f"cannot undo {target.sha[:10]} ({target.subject}): {problem}",
+            )
 
 
 def _undo_target(commits: list[Commit]) -> tuple[Commit, list[Commit]]:

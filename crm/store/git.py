@@ -382,11 +382,7 @@ def file_versions(root: Path, relative: str) -> list[Version]:
     if log.returncode != 0:  # no commits yet, or the path was never known to git
         return []
     entries: list[tuple[list[str], str, bool]] = []
-    top = repo_of(root)
-    prefix = ""
-    if top is not None:  # git prints paths from the top of the work tree
-        rel = os.path.relpath(root.resolve(), top.top.resolve())
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+    prefix = folder_prefix(root)  # git prints paths from the top of the work tree
     for chunk in log.stdout.split("\x1e")[1:]:
         head, _, rest = chunk.partition("\n")
         meta = head.rstrip("\0").split(_SEPARATOR)
@@ -488,3 +484,22 @@ def dirty(root: Path) -> list[str]:
     """Tracked files with changes not committed, staged or not (paths as git prints them)."""
     result = run(root, "status", "--porcelain", "-z", "--untracked-files=no", check=True)
     return [entry[3:] for entry in result.stdout.split("\0") if len(entry) > 3]
+
+
+def around(
+    root: Path, commit: str, files: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Each file (a path from the top of the work tree) as it was before `commit` and after:
+    the text, or None where it did not exist."""
+    specs = [f"{commit}^:{f}" for f in files] + [f"{commit}:{f}" for f in files]
+    texts = _blobs(root, specs)
+    return {f: (texts.get(f"{commit}^:{f}"), texts.get(f"{commit}:{f}")) for f in files}
+
+
+def folder_prefix(root: Path) -> str:
+    """The data folder's path from the top of its work tree, with a trailing / ("" at the top)."""
+    repo = repo_of(root)
+    if repo is None:
+        return ""
+    rel = os.path.relpath(root.resolve(), repo.top.resolve())
+    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
