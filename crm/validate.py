@@ -391,3 +391,42 @@ def _yaml_type(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "a number" if isinstance(value, int | float | Decimal) else type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge conflicts left in files
+
+CONFLICT_START = "<" * 7
+CONFLICT_SPLIT = "=" * 7
+CONFLICT_END = ">" * 7
+
+
+def merge_conflicts(text: str) -> list[tuple[int, int | None]]:
+    """The conflicts git (or `crm merge-file`) left in `text`: the lines of each
+    `<<<<<<<` marker and of its `>>>>>>>` (None when the end marker is missing)."""
+    found: list[tuple[int, int | None]] = []
+    start: int | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if _is_marker(line, CONFLICT_START):
+            if start is not None:
+                found.append((start, None))
+            start = number
+        elif start is not None and _is_marker(line, CONFLICT_END):
+            found.append((start, number))
+            start = None
+    if start is not None:
+        found.append((start, None))
+    return found
+
+
+def _is_marker(line: str, marker: str) -> bool:
+    return line.startswith(marker) and (len(line) == len(marker) or line[len(marker)] == " ")
+
+
+def conflict_message(start: int, end: int | None) -> str:
+    """What `crm check` says about one conflict left in a file (reported at `start`)."""
+    where = f"lines {start}-{end}" if end else f"from line {start}, no {CONFLICT_END} end marker"
+    return (
+        f"unresolved merge conflict ({where}: keep the right lines, delete the markers, "
+        "then `git add` the file)"
+    )

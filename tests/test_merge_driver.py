@@ -1,0 +1,433 @@
+"""The merge driver: three-way merges of record files, field by field, on their own and
+through real `git merge`s of two branches; and what `crm check` finds after a merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BILLING
+
+from crm.store.merge3 import merge_files
+from helpers import invoice_with_lines, load, no_traceback, run_process
+
+BASE = """\
+title: Acme redesign   # the big one
+company: acme
+contact: ada
+value: "4500.00"
+stage: proposal
+close_date: 2026-03-01
+tags:
+  - web
+  - design
+address:
+  city: Berlin
+  country: DE
+history:
+  - at: 2026-02-05T16:20:00Z
+    stage: lead
+created: 2026-02-05T16:20:00Z
+updated: 2026-02-05T16:20:00Z
+"""
+
+
+def merged(base: str, ours: str, theirs: str, path: str = "deals/acme.yaml"):
+    result = merge_files(base.encode(), ours.encode(), theirs.encode(), path)
+    return result, result.data.decode()
+
+
+def edit(text: str, *pairs: tuple[str, str]) -> str:
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+# -- the merge on its own ---------------------------------------------------------------------
+
+
+def test_disjoint_changes_merge_and_keep_our_comments_and_order():
+    ours = edit(BASE, ('value: "4500.00"', 'value: "5000.00"  # raised in March'))
+    theirs = edit(
+        BASE,
+        ("stage: proposal", "stage: won"),
+        ("close_date: 2026-03-01", "close_date: 2026-04-01"),
+    )
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean and not result.as_text
+    assert text == edit(
+        ours,
+        ("stage: proposal", "stage: won"),
+        ("close_date: 2026-03-01", "close_date: 2026-04-01"),
+    )
+
+
+def test_the_same_change_on_both_sides_is_no_conflict():
+    both = edit(BASE, ("stage: proposal", "stage: won"))
+    result, text = merged(BASE, both, both)
+    assert result.clean and text == both
+
+
+def test_a_field_added_or_removed_on_one_side_follows_that_side():
+    ours = edit(BASE, ("close_date: 2026-03-01\n", ""))  # removed by us
+    theirs = edit(BASE, ("stage: proposal\n", "stage: proposal\nprobability: 60\n"))  # added
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    data = yaml.safe_load(text)
+    assert "close_date" not in data and data["probability"] == 60
+    # the new field goes where the schema puts it: after the stage
+    assert "stage: proposal\nprobability: 60\n" in text
+
+
+def test_nested_mappings_merge_key_by_key():
+    ours = edit(BASE, ("  city: Berlin", "  city: Hamburg"))
+    theirs = edit(BASE, ("  country: DE", "  country: DE\n  postcode: '20095'"))
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    assert yaml.safe_load(text)["address"] == {
+        "city": "Hamburg",
+        "country": "DE",
+        "postcode": "20095",
+    }
+
+
+def test_set_like_lists_merge_both_sides_additions_and_removals_in_our_order():
+    ours = edit(BASE, ("  - design\n", "  - design\n  - urgent\n"))
+    theirs = edit(BASE, ("  - web\n", ""), ("  - design\n", "  - design\n  - retainer\n"))
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    assert yaml.safe_load(text)["tags"] == ["design", "urgent", "retainer"]
+
+
+def test_the_same_tag_added_on_both_sides_is_kept_once():
+    ours = edit(BASE, ("  - design\n", "  - design\n  - urgent\n  - a\n"))
+    theirs = edit(BASE, ("  - design\n", "  - design\n  - b\n  - urgent\n"))
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    assert yaml.safe_load(text)["tags"] == ["web", "design", "urgent", "a", "b"]
+
+
+def test_refs_lists_of_a_task_merge_as_sets():
+    base = "title: Call\ncontacts:\n  - ada\n  - bob\n"
+    ours = "title: Call\ncontacts:\n  - ada\n  - bob\n  - cy\n"
+    theirs = "title: Call\ncontacts:\n  - bob\n"
+    result, text = merged(base, ours, theirs, "tasks/call.yaml")
+    assert result.clean
+    assert yaml.safe_load(text)["contacts"] == ["bob", "cy"]
+
+
+def test_append_only_lists_keep_base_then_our_then_their_new_entries():
+    entry = "  - at: 2026-02-0{d}T09:00:00Z\n    stage: {s}\n"
+    ours = edit(BASE, ("    stage: lead\n", "    stage: lead\n" + entry.format(d=6, s="qualified")))
+    theirs = edit(
+        BASE,
+        (
+            "    stage: lead\n",
+            "    stage: lead\n" + entry.format(d=6, s="qualified") + entry.format(d=7, s="won"),
+        ),
+    )
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    history = yaml.safe_load(text)["history"]
+    assert [h["stage"] for h in history] == ["lead", "qualified", "won"]  # the shared one once
+    # dates stay dates, unquoted, as crm writes them
+    assert "  - at: 2026-02-07T09:00:00Z\n    stage: won\n" in text
+
+
+def test_payments_of_both_sides_are_all_kept():
+    base = 'title: Site\nnumber: "2026-0001"\nstatus: issued\n'
+    ours = base + 'payments:\n  - date: 2026-03-01\n    amount: "100.00"\n'
+    theirs = base + 'payments:\n  - date: 2026-03-02\n    amount: "50.00"\n    method: cash\n'
+    result, text = merged(base, ours, theirs, "invoices/site.yaml")
+    assert result.clean
+    assert yaml.safe_load(text)["payments"] == [
+        {"date": dt.date(2026, 3, 1), "amount": "100.00"},
+        {"date": dt.date(2026, 3, 2), "amount": "50.00", "method": "cash"},
+    ]
+
+
+def test_updated_takes_the_later_time_and_never_conflicts():
+    ours = edit(BASE, ("updated: 2026-02-05T16:20:00Z", "updated: 2026-02-09T10:00:00Z"))
+    theirs = edit(
+        BASE,
+        ("updated: 2026-02-05T16:20:00Z", "updated: 2026-02-08T10:00:00Z"),
+        ("stage: proposal", "stage: won"),
+    )
+    result, text = merged(BASE, ours, theirs)
+    assert result.clean
+    assert "updated: 2026-02-09T10:00:00Z\n" in text and "stage: won\n" in text
+    result, text = merged(BASE, theirs, ours)
+    assert result.clean and "updated: 2026-02-09T10:00:00Z\n" in text
+
+
+def test_a_field_changed_both_ways_is_marked_alone_and_the_rest_merged():
+    ours = edit(BASE, ("stage: proposal", "stage: lost"), ("  city: Berlin", "  city: Munich"))
+    theirs = edit(
+        BASE,
+        ("stage: proposal", "stage: won"),
+        ("  city: Berlin", "  city: Hamburg"),
+        ("contact: ada", "contact: bob"),
+    )
+    result, text = merged(BASE, ours, theirs)
+    assert result.conflicts == ("stage", "address.city")
+    assert text == edit(
+        BASE,
+        ("contact: ada", "contact: bob"),
+        ("stage: proposal\n", "<<<<<<< ours\nstage: lost\n=======\nstage: won\n>>>>>>> theirs\n"),
+        (
+            "  city: Berlin\n",
+            "<<<<<<< ours\n  city: Munich\n=======\n  city: Hamburg\n>>>>>>> theirs\n",
+        ),
+    )
+
+
+def test_a_field_we_removed_and_they_changed_conflicts():
+    ours = edit(BASE, ("close_date: 2026-03-01\n", ""))
+    theirs = edit(BASE, ("close_date: 2026-03-01", "close_date: 2026-05-01"))
+    result, text = merged(BASE, ours, theirs)
+    assert result.conflicts == ("close_date",)
+    assert "<<<<<<< ours\n=======\nclose_date: 2026-05-01\n>>>>>>> theirs\n" in text
+
+
+def test_a_multi_line_note_changed_both_ways_keeps_both_texts():
+    base = "title: X\nnotes: |\n  first\n  second\n"
+    ours = "title: X\nnotes: |\n  first\n  second, ours\n"
+    theirs = "title: X\nnotes: |\n  first\n  second, theirs\n"
+    result, text = merged(base, ours, theirs)
+    assert result.conflicts == ("notes",)
+    assert "second, ours" in text and "second, theirs" in text
+    assert text.startswith("title: X\n")
+
+
+def test_both_sides_adding_one_file_merge_from_an_empty_base():
+    ours = "name: Ada\nemails:\n  - ada@x.example\n"
+    theirs = "name: Ada\nphones:\n  - '+49 40 1'\n"
+    result, text = merged("", ours, theirs, "contacts/ada.yaml")
+    assert result.clean
+    assert yaml.safe_load(text) == {
+        "name": "Ada",
+        "emails": ["ada@x.example"],
+        "phones": ["+49 40 1"],
+    }
+
+
+def test_yes_and_numbers_keep_their_meaning_when_taken_from_theirs():
+    base = "name: Ada\ncustom:\n  newsletter: no\n  code: '0123'\n"
+    ours = "name: Ada Lovelace\ncustom:\n  newsletter: no\n  code: '0123'\n"
+    theirs = "name: Ada\ncustom:\n  newsletter: yes\n  code: '0124'\n"
+    result, text = merged(base, ours, theirs, "contacts/ada.yaml")
+    assert result.clean
+    assert yaml.safe_load(text) == {
+        "name": "Ada Lovelace",
+        "custom": {"newsletter": True, "code": "0124"},
+    }
+
+
+def test_a_side_that_is_not_yaml_is_merged_line_by_line():
+    broken = "title: X\nstage: [oops\n"
+    result, text = merged("title: X\nstage: a\n", broken, "title: Y\nstage: a\n")
+    assert result.as_text and "invalid YAML" in result.reason
+    assert result.conflicts
+    assert "<<<<<<< ours" in text and "title: Y" in text and "stage: [oops" in text
+
+
+def test_a_side_that_is_not_a_mapping_is_merged_line_by_line():
+    result, text = merged("- a\n", "- a\n- b\n", "- a\n")
+    assert result.as_text and result.clean and text == "- a\n- b\n"
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_merge_file_writes_over_ours_and_exits_1_on_a_conflict(crm, tmp_path: Path):
+    files = {}
+    for name, text in (
+        ("base", BASE),
+        ("ours", edit(BASE, ("stage: proposal", "stage: lost"))),
+        ("theirs", edit(BASE, ("stage: proposal", "stage: won"), ("contact: ada", "contact: bob"))),
+    ):
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(text)
+    args = [str(files[n]) for n in ("base", "ours", "theirs")]
+    result = crm("merge-file", *args, "deals/acme.yaml")
+    no_traceback(result)
+    assert result.exit_code == 1
+    assert "deals/acme.yaml: both sides changed stage" in result.stderr
+    text = files["ours"].read_text()
+    assert "contact: bob\n" in text and "<<<<<<< ours\nstage: lost\n=======\n" in text
+    files["ours"].write_text(edit(BASE, ('value: "4500.00"', 'value: "1.00"')))
+    result = crm("merge-file", *args, "deals/acme.yaml")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert load(files["ours"])["value"] == "1.00"
+
+
+# -- real merges of two branches --------------------------------------------------------------
+
+
+def git(root: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if ok:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+@pytest.fixture
+def shared(crm, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CRM folder made with git (autocommit on), hooks and merge driver installed, with
+    billing settings, a customer, a contact and a deal."""
+    assert crm("init", "--name", "Test Studio").ok
+    config = isolated / "crm.yaml"
+    text = config.read_text()
+    config.write_text(text[: text.index("# Quotes and invoices")] + BILLING)
+    git(isolated, "commit", "-q", "-m", "billing settings", "--", "crm.yaml")
+    installed = crm("hooks", "install")
+    assert installed.ok, installed.stderr
+    monkeypatch.setenv("CRM_NOW", "2026-11-23T10:00:00")
+    for args in (
+        ("company", "add", "Acme GmbH", "--street", "Hauptstr. 1", "--postcode", "10115"),
+        ("contact", "add", "Ada Lovelace", "--email", "ada@acme.example", "--company", "acme"),
+        ("product", "add", "Design", "--price", "95", "--unit", "hour", "--id", "design"),
+        ("deal", "add", "Acme redesign", "--company", "acme", "--value", "4500"),
+    ):
+        result = crm(*args)
+        assert result.ok, (args, result.stderr)
+    deal = isolated / "deals" / "acme-redesign.yaml"
+    deal.write_text("# Our biggest deal this year.\n" + deal.read_text())
+    git(isolated, "commit", "-q", "-m", "a comment", "--", "deals/acme-redesign.yaml")
+    assert git(isolated, "status", "--porcelain").stdout == ""
+    return isolated
+
+
+def branches(root: Path, theirs, ours) -> subprocess.CompletedProcess[str]:
+    """`theirs()` on a branch, `ours()` on the first, then `git merge` of the branch into it."""
+    first = git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    git(root, "checkout", "-q", "-b", "theirs")
+    theirs()
+    git(root, "checkout", "-q", first)
+    ours()
+    return git(root, "merge", "--no-edit", "theirs", ok=False)
+
+
+def ran(crm, *args: str) -> None:
+    result = crm(*args)
+    assert result.ok, (args, result.stderr)
+
+
+def test_git_merges_disjoint_field_changes_to_one_record_cleanly(crm, shared: Path):
+    merge = branches(
+        shared,
+        lambda: ran(crm, "deal", "set", "acme-redesign", "value=5200", "close_date=2027-01-15"),
+        lambda: ran(crm, "deal", "set", "acme-redesign", "contact=ada-lovelace", "tags=web"),
+    )
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    text = (shared / "deals" / "acme-redesign.yaml").read_text()
+    assert text.startswith("# Our biggest deal this year.\n")
+    assert "<<<<<<<" not in text
+    data = load(shared / "deals" / "acme-redesign.yaml")
+    assert data["value"] == "5200.00" and str(data["close_date"]) == "2027-01-15"
+    assert data["contact"] == "ada-lovelace" and data["tags"] == ["web"]
+    assert git(shared, "status", "--porcelain").stdout == ""
+    assert len(git(shared, "log", "-1", "--format=%P").stdout.split()) == 2  # a merge commit
+    checked = crm("check")
+    assert checked.ok, checked.stdout
+
+
+def test_git_merge_of_one_field_changed_both_ways_conflicts_on_that_field(crm, shared: Path):
+    merge = branches(
+        shared,
+        lambda: ran(crm, "deal", "set", "acme-redesign", "value=6000", "tags=web"),
+        lambda: ran(crm, "deal", "set", "acme-redesign", "value=5000", "contact=ada-lovelace"),
+    )
+    assert merge.returncode == 1
+    assert "CONFLICT" in merge.stdout and "deals/acme-redesign.yaml" in merge.stdout
+    path = shared / "deals" / "acme-redesign.yaml"
+    text = path.read_text()
+    assert text.startswith("# Our biggest deal this year.\n")
+    assert '<<<<<<< ours\nvalue: "5000.00"\n=======\nvalue: "6000.00"\n>>>>>>> theirs\n' in text
+    assert text.count("<<<<<<<") == 1
+    assert "contact: ada-lovelace\n" in text and "tags:\n  - web\n" in text  # both merged
+    start = text.splitlines().index("<<<<<<< ours") + 1
+    checked = crm("check")
+    assert checked.exit_code == 1
+    assert (
+        f"deals/acme-redesign.yaml:{start}: unresolved merge conflict "
+        f"(lines {start}-{start + 4}: keep the right lines" in checked.stdout
+    )
+    assert "invalid YAML" not in checked.stdout
+    # Committing the markers is refused by the pre-commit hook ...
+    git(shared, "add", "deals/acme-redesign.yaml")
+    refused = git(shared, "commit", "--no-edit", ok=False)
+    assert refused.returncode != 0
+    assert "unresolved merge conflict" in refused.stdout + refused.stderr
+    # ... and resolving them as docs/git.md says is accepted.
+    path.write_text(
+        text.replace('<<<<<<< ours\nvalue: "5000.00"\n=======\n', "").replace(
+            ">>>>>>> theirs\n", ""
+        )
+    )
+    assert crm("check").ok
+    git(shared, "add", "deals/acme-redesign.yaml")
+    git(shared, "commit", "--no-edit")
+    assert load(path)["value"] == "6000.00"
+
+
+def test_two_branches_issuing_invoices_merge_clean_and_check_finds_the_number_twice(
+    crm, shared: Path
+):
+    def issue(title: str) -> None:
+        rid = invoice_with_lines(crm, ["--product", "design", "--qty", "2"], title=title)
+        ran(crm, "invoice", "issue", rid)
+
+    merge = branches(shared, lambda: issue("Hosting"), lambda: issue("Website"))
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    numbers = {p.name: load(p)["number"] for p in (shared / "invoices").glob("*.yaml")}
+    assert len(numbers) == 2 and len(set(numbers.values())) == 1
+    checked = crm("check")
+    assert checked.exit_code == 1
+    number = next(iter(numbers.values()))
+    assert f"invoices/website.yaml: number {number} is also on invoices/hosting.yaml" in (
+        checked.stdout
+    )
+
+
+def test_a_contact_removed_on_one_branch_and_named_on_the_other_dangles(crm, shared: Path):
+    merge = branches(
+        shared,
+        lambda: ran(crm, "contact", "rm", "ada-lovelace", "--yes"),
+        lambda: ran(crm, "deal", "set", "acme-redesign", "contact=ada-lovelace"),
+    )
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    checked = crm("check")
+    assert checked.exit_code == 1
+    assert "deals/acme-redesign.yaml:" in checked.stdout
+    assert "contact: no contact 'ada-lovelace' (dangling reference)" in checked.stdout
+
+
+def test_one_email_added_on_two_branches_is_found_after_the_merge(crm, shared: Path):
+    merge = branches(
+        shared,
+        lambda: ran(crm, "contact", "add", "Grace Hopper", "--email", "grace@navy.example"),
+        lambda: ran(crm, "contact", "add", "G. Hopper", "--email", "Grace@navy.example"),
+    )
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    checked = crm("check")
+    assert checked.exit_code == 1
+    assert (
+        "is also on contacts/" in checked.stdout and "grace@navy.example" in checked.stdout.lower()
+    )
+
+
+def test_the_driver_runs_as_git_configured_it(shared: Path):
+    driver = git(shared, "config", "merge.crm.driver").stdout
+    assert "-m crm merge-file %O %A %B %P" in driver
+    # the same command line git runs, as a real process
+    (shared / "b.yaml").write_text("title: A\nstage: x\n")
+    (shared / "o.yaml").write_text("title: B\nstage: x\n")
+    (shared / "t.yaml").write_text("title: A\nstage: y\n")
+    result = run_process("merge-file", "b.yaml", "o.yaml", "t.yaml", "deals/d.yaml", cwd=shared)
+    assert result.returncode == 0, result.stderr
+    assert (shared / "o.yaml").read_text() == "title: B\nstage: y\n"
