@@ -49,6 +49,7 @@ class Kind(StrEnum):
     EXTERNAL = "external"  # ids in other systems (vcard UID, salesforce, hubspot): for re-import
     EXTRA = "extra"  # vCard lines with no field of ours, kept as they were for export
     FILE = "file"  # a file kept beside the record (a contact's photo), kept by crm
+    FIRED = "fired"  # when each time-based automation rule fired for the record, kept by crm
 
 
 LIST_KINDS = frozenset({Kind.EMAILS, Kind.PHONES, Kind.TAGS, Kind.REFS})
@@ -113,6 +114,16 @@ class RecordType:
 _REFS: dict[str, tuple[tuple[Field, ...], tuple[Field, ...]]] = {}
 
 
+def _fired() -> Field:
+    """When each time-based rule (crm.yaml `rules:`) fired for the record: it never fires again."""
+    return Field(
+        name="fired",
+        kind=Kind.FIRED,
+        writable=False,
+        help="When each time-based rule fired for the record (kept by `crm rules run`).",
+    )
+
+
 def _common_tail(*kept: Field) -> tuple[Field, ...]:
     """Tags, notes, custom fields, then fields crm keeps (`kept`), then the timestamps."""
     return (
@@ -120,6 +131,7 @@ def _common_tail(*kept: Field) -> tuple[Field, ...]:
         Field(name="notes", kind=Kind.LONGTEXT, aliases=("note",), help="Free-form notes."),
         Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
         *kept,
+        _fired(),
         Field(name="created", kind=Kind.TIMESTAMP, writable=False),
         Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
     )
@@ -349,6 +361,7 @@ ACTIVITY = RecordType(
         *_links(),
         Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
         Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
+        _fired(),
         Field(name="created", kind=Kind.TIMESTAMP, writable=False),
         Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
     ),
@@ -415,6 +428,7 @@ def _document_tail(*kept: Field) -> tuple[Field, ...]:
         Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
         Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
         *kept,
+        _fired(),
         Field(name="created", kind=Kind.TIMESTAMP, writable=False),
         Field(name="updated", kind=Kind.TIMESTAMP, writable=False),
     )

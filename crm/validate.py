@@ -269,6 +269,11 @@ def _check_scalar(field: Field, value: Any, config: Config) -> str | None:
     if kind is Kind.EXTRA:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return None if ok else "must be a list of vCard lines (kept by `crm import vcard`)"
+    if kind is Kind.FIRED:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and _is_timestamp(v) for k, v in value.items()
+        )
+        return None if ok else "must map rule names to when they fired (kept by `crm rules run`)"
     if kind is Kind.FILE:
         ok = isinstance(value, str) and ids.is_safe_file_name(value)
         return None if ok else f"'{value}' is not the name of a file beside the record"

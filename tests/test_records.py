@@ -369,6 +369,7 @@ def test_list_json_is_complete_and_stable(crm, pipeline):
         "custom": {},
         "external_ids": {},
         "history": [{"at": shop["created"], "stage": "proposal"}],
+        "fired": None,
         "created": shop["created"],
         "updated": shop["updated"],
         "weighted": "6000.00",

@@ -378,6 +378,7 @@ class Transaction:
         self.recovered = False
         self.message: str | None = None  # the commit's subject; else made from the changes
         self.automate = True  # fire rules and run hooks on these changes
+        self.rules = True  # fire event rules (off where rules make the changes: `crm rules run`)
         self.events: list[Any] = []  # what happened, for the on- hooks (crm.automation)
         self.commit: str | None = None  # the commit made of these changes, if any
 
@@ -395,26 +396,31 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        written = False
         try:
             if exc_type is None:
-                self._finish()
+                written = self._finish()
         finally:
             if self._lock is not None:
                 self._lock.close()
+        if written and self.automate:
+            from crm import automation
 
-    def _finish(self) -> None:
+            automation.after_write(self)  # the lock released: an on- hook may run crm itself
+
+    def _finish(self) -> bool:
+        """Write (and commit) what is staged; whether anything was written."""
         from crm import automation
         from crm.store import git
 
         if self._staged and self.automate:
             automation.before_write(self)
         if self.dry_run or not self._staged:
-            return
+            return False
         self._commit()
         if self.store.settings().git.autocommit:
             self.commit = git.autocommit(self.store.root, self.changes, self.message)
-        if self.automate:
-            automation.after_write(self)
+        return True
 
     @property
     def changes(self) -> list[Change]:
