@@ -175,11 +175,10 @@ def test_attachments_kept_beside_a_record_go_into_its_commit(repo, crm, monkeypa
     issued = crm("invoice", "issue", rid)
     assert issued.ok, issued.stderr
     assert files_of(repo) == [f"invoices/{rid}.html", f"invoices/{rid}.yaml"]
-    assert commits(repo)[
-        0
-    ] == f"crm: invoice {rid}: status issued (number, issued, due, document, lines)" or commits(
-        repo
-    )[0].startswith(f"crm: invoice {rid}: status issued")
+    number = json.loads(crm("invoice", "show", rid, "-f", "json").stdout)["number"]
+    assert commits(repo)[0] == f"crm: issue invoice {number}"
+    assert crm("invoice", "pay", rid, "--amount", "10").ok
+    assert commits(repo)[0] == f"crm: record a payment of invoice {number}"
 
 
 # -- history -----------------------------------------------------------------------------------

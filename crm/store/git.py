@@ -205,15 +205,30 @@ def describe(change: Change) -> str:
         for k in dict.fromkeys([*before, *after])
         if before.get(k) != after.get(k) and k != "updated"
     ]
+    if after.get("number"):  # documents are known by their number
+        what = f"{rtype.name.replace('_', ' ')} {after['number']}"
     if "stage" in keys and after.get("stage"):
         return f"move {what} to {after['stage']}"
     if "status" in keys and after.get("status"):
-        rest = [k for k in keys if k not in ("status", "history")]
-        extra = f" ({', '.join(rest)})" if rest else ""
-        return f"{what}: status {after['status']}{extra}"
+        verb = _STATUS_VERBS.get(str(after["status"]))
+        if verb:
+            return f"{verb} {what}"
+        return f"{what}: status {after['status']}"
+    if keys == ["payments"]:
+        return f"record a payment of {what}"
     if not keys:
         return f"rewrite {what}"
     return f"set {what} ({', '.join(keys)})"
+
+
+_STATUS_VERBS = {
+    "issued": "issue",
+    "sent": "send",
+    "accepted": "accept",
+    "declined": "decline",
+    "done": "complete",
+    "converted": "convert",
+}
 
 
 def _data(text: str) -> dict[str, Any]:
