@@ -186,3 +186,27 @@ def test_check_reports_conflict_markers_at_their_line_not_as_a_yaml_error(crm, f
         result.stdout
     )
     assert "invalid YAML" not in result.stdout
+
+
+def test_a_crm_folder_inside_a_larger_repository(crm, isolated: Path, monkeypatch):
+    git(isolated, "init", "-q")
+    (isolated / "README").write_text("other things\n")
+    git(isolated, "add", "README")
+    git(isolated, "commit", "-q", "-m", "first")
+    sub = isolated / "data"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    assert crm("init", "--name", "Test Studio").ok
+    assert crm("hooks", "install").ok
+    git(isolated, "add", "data")
+    assert git(isolated, "commit", "-q", "-m", "crm folder", ok=False).returncode == 0
+    (sub / "deals" / "big.yaml").write_text("title: Big\ncompany: ghost\n")
+    (isolated / "notes.yaml").write_text("not: [a record\n")  # outside the CRM folder: not checked
+    git(isolated, "add", "data/deals/big.yaml", "notes.yaml")
+    refused = git(isolated, "commit", "-m", "deal", ok=False)
+    assert refused.returncode != 0
+    assert "deals/big.yaml:2: company: no company 'ghost' (dangling reference)" in refused.stderr
+    (sub / "deals" / "big.yaml").write_text("title: Big\n")
+    git(isolated, "add", "data/deals/big.yaml")
+    accepted = git(isolated, "commit", "-q", "-m", "deal", ok=False)
+    assert accepted.returncode == 0, accepted.stderr

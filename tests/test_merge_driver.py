@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import BILLING
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from crm.store import yamlio
 from crm.store.merge3 import merge_files
 from helpers import invoice_with_lines, load, no_traceback, run_process
 
@@ -164,6 +167,17 @@ def test_updated_takes_the_later_time_and_never_conflicts():
     assert result.clean and "updated: 2026-02-09T10:00:00Z\n" in text
 
 
+def test_a_rule_fired_on_both_sides_keeps_the_earlier_time_and_both_rules():
+    base = "title: Call\n"
+    ours = "title: Call\nfired:\n  overdue: 2026-03-02T08:00:00Z\n"
+    theirs = "title: Call\nfired:\n  overdue: 2026-03-01T08:00:00Z\n  nudge: 2026-03-01T08:00:00Z\n"
+    result, text = merged(base, ours, theirs, "tasks/call.yaml")
+    assert result.clean
+    assert text == (
+        "title: Call\nfired:\n  overdue: 2026-03-01T08:00:00Z\n  nudge: 2026-03-01T08:00:00Z\n"
+    )
+
+
 def test_a_field_changed_both_ways_is_marked_alone_and_the_rest_merged():
     ours = edit(BASE, ("stage: proposal", "stage: lost"), ("  city: Berlin", "  city: Munich"))
     theirs = edit(
@@ -238,6 +252,31 @@ def test_a_side_that_is_not_yaml_is_merged_line_by_line():
 def test_a_side_that_is_not_a_mapping_is_merged_line_by_line():
     result, text = merged("- a\n", "- a\n- b\n", "- a\n")
     assert result.as_text and result.clean and text == "- a\n- b\n"
+
+
+NASTY = st.one_of(
+    st.sampled_from(["no", "yes", "2024-01-01", "[bold]", "=SUM(A1)", "😀", "a\nb", "0123", ""]),
+    st.text(max_size=12),
+    st.integers(),
+    st.booleans(),
+)
+KEYS = ("title", "company", "notes", "lost_reason", "source", "x_own")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.fixed_dictionaries({k: NASTY for k in KEYS}),
+    ours=st.dictionaries(st.sampled_from(KEYS[:3]), NASTY),
+    theirs=st.dictionaries(st.sampled_from(KEYS[3:]), NASTY),
+)
+@example(base=dict.fromkeys(KEYS, "no"), ours={"title": "yes"}, theirs={"x_own": "2024-01-01"})
+def test_disjoint_changes_of_any_values_merge_to_both(base, ours, theirs):
+    """Whatever the values, what each side changed arrives, and reads back as that side wrote."""
+    texts = [yamlio.dump_new(d) for d in (base, {**base, **ours}, {**base, **theirs})]
+    result = merge_files(*(t.encode() for t in texts), "deals/d.yaml")
+    assert result.clean and not result.as_text
+    expected = yamlio.parse(yamlio.dump_new({**base, **ours, **theirs}), "d").data
+    assert yamlio.parse(result.data.decode(), "d").data == expected
 
 
 # -- the command ------------------------------------------------------------------------------

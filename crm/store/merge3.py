@@ -195,8 +195,13 @@ def _merge_value(
         plan.edits.append(_set_or_unset(path, t, raw))
         return t
     kind = _kind(rtype, path)
-    if path == ("updated",):
+    if path == ("updated",):  # the later time
         if _later(t, o):
+            plan.edits.append(_set_or_unset(path, t, raw))
+            return t
+        return o
+    if len(path) == 2 and _kind(rtype, path[:1]) is Kind.FIRED and _is_time(o) and _is_time(t):
+        if _later(o, t):  # a rule that fired on both sides fired first at the earlier time
             plan.edits.append(_set_or_unset(path, t, raw))
             return t
         return o
@@ -276,6 +281,10 @@ def _later(theirs: Any, ours: Any) -> bool:
     if their_time is None:
         return False
     return our_time is None or their_time > our_time
+
+
+def _is_time(value: Any) -> bool:
+    return dates.parse_timestamp(value) is not None
 
 
 def _same(a: Any, b: Any) -> bool:
