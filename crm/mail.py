@@ -279,15 +279,27 @@ def compose(
     message["Subject"] = subject
     message["Date"] = format_datetime(dates.now())
     message["Message-ID"] = make_msgid(domain=sender.domain)
-    message.set_content(text)
+    # Quoted-printable, never 8bit: a server without 8BITMIME would pass 8-bit bytes on as
+    # they are, and a reader far from ASCII still sees the text as it was written.
+    message.set_content(text, cte=_transfer_encoding(text))
     if html is not None:
-        message.add_alternative(html, subtype="html")
+        message.add_alternative(html, subtype="html", cte=_transfer_encoding(html))
     for name, data, mime in attachments:
         maintype, _, subtype = mime.partition("/")
+        params = {"charset": "utf-8"} if maintype == "text" else None  # crm writes UTF-8
         message.add_attachment(
-            data, maintype=maintype, subtype=subtype or "octet-stream", filename=name
+            data,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=name,
+            params=params,
         )
     return message
+
+
+def _transfer_encoding(text: str) -> str:
+    short = all(len(line) <= 78 for line in text.splitlines())
+    return "7bit" if text.isascii() and short else "quoted-printable"
 
 
 def addresses(message: EmailMessage, *headers: str) -> list[str]:
@@ -370,6 +382,24 @@ def store_password(settings: MailSettings, password: str) -> None:
         ) from exc
 
 
+def _login(client: Any, user: str, password: str) -> None:
+    """Log in; a name or password that is not ASCII by AUTH PLAIN in UTF-8 (RFC 4616), which
+    smtplib's own login cannot send."""
+    import base64
+    import smtplib
+
+    if user.isascii() and password.isascii():
+        client.login(user, password)
+        return
+    client.ehlo_or_helo_if_needed()
+    if "plain" not in client.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPAuthenticationError(504, b"the server takes no AUTH PLAIN")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, resp = client.docmd("AUTH", f"PLAIN {token}")
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
 def deliver(settings: MailSettings, message: EmailMessage) -> None:
     """Send `message` to its To, Cc and Bcc over SMTP; MailError (one line, never the
     password) when the server cannot be reached, refuses the login or every recipient."""
@@ -407,7 +437,7 @@ def deliver(settings: MailSettings, message: EmailMessage) -> None:
             if settings.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if settings.user and password is not None:
-                client.login(settings.user, password)
+                _login(client, settings.user, password)
             refused = client.send_message(message)
     except smtplib.SMTPNotSupportedError as exc:
         raise MailError(

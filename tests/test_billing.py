@@ -365,7 +365,7 @@ def test_quote_to_invoice(crm, billed: Path, monkeypatch):
     qid = result.stdout.strip()
     assert crm("quote", "line", "add", qid, "--product", "design", "--qty", "40").ok
     assert shown(crm, "quote", qid)["status"] == "draft"
-    sent = crm("quote", "send", qid)
+    sent = crm("quote", "send", qid, "--no-email")
     assert sent.stdout.strip() == "Q2026-001"
     quote = load(billed / "quotes" / f"{qid}.yaml")
     assert (quote["status"], quote["issued"], quote["valid_until"]) == (
@@ -393,7 +393,7 @@ def test_quotes_expire_and_can_be_declined(crm, billed: Path, monkeypatch):
     qid = crm("quote", "new", "Intranet", "--for", "acme", "--deal", "intranet").stdout.strip()
     assert crm("quote", "line", "add", qid, "--text", "Work", "--price", "500").ok
     assert crm("quote", "accept", qid).exit_code == 23  # a draft was never sent
-    assert crm("quote", "send", qid).ok
+    assert crm("quote", "send", qid, "--no-email").ok
     monkeypatch.setenv("CRM_NOW", "2027-01-10T10:00:00")
     assert shown(crm, "quote", qid)["status"] == "expired"
     assert crm("quote", "list", "--status", "expired", "--format", "ids").stdout.split() == [qid]
@@ -492,7 +492,7 @@ def test_an_issued_invoice_never_becomes_a_draft_again(
 ):
     rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
     assert crm("invoice", "issue", rid).ok
-    assert crm("invoice", "send", rid).ok  # issued -> sent is what `send` does
+    assert crm("invoice", "send", rid, "--no-email").ok  # issued -> sent is what `send` does
     path = billed / "invoices" / f"{rid}.yaml"
     before = path.read_bytes()
     _editor(tmp_path, monkeypatch, r"^status: .*", "status: draft")
@@ -533,11 +533,11 @@ def test_numbers_are_not_given_while_a_file_of_the_series_is_unreadable(crm, bil
     # quotes are numbered the same way
     qid = crm("quote", "new", "Q", "--for", "acme").stdout.strip()
     assert crm("quote", "line", "add", qid, "--text", "X", "--price", "10").ok
-    assert crm("quote", "send", qid).ok
+    assert crm("quote", "send", qid, "--no-email").ok
     (billed / "quotes" / f"{qid}.yaml").write_text("title: [unclosed\n")
     other = crm("quote", "new", "R", "--for", "acme").stdout.strip()
     assert crm("quote", "line", "add", other, "--text", "X", "--price", "10").ok
-    result = crm("quote", "send", other)
+    result = crm("quote", "send", other, "--no-email")
     assert result.exit_code == 4 and f"quotes/{qid}.yaml" in result.stderr
     assert load(billed / "quotes" / f"{other}.yaml")["status"] == "draft"
 
@@ -574,7 +574,7 @@ def test_negative_and_zero_totals_are_not_issued(crm, billed: Path):
         assert load(billed / "invoices" / f"{rid}.yaml")["status"] == "draft"
     qid = crm("quote", "new", "Q", "--for", "acme").stdout.strip()
     assert crm("quote", "line", "add", qid, "--text", "X", "--price", "0").ok
-    result = crm("quote", "send", qid)
+    result = crm("quote", "send", qid, "--no-email")
     assert result.exit_code == 22 and "only an amount to be paid can be sent" in result.stderr
     # a discount line is fine while the total is positive
     rid = invoice_with_lines(
@@ -682,7 +682,7 @@ def test_only_an_accepted_quote_is_invoiced(crm, billed: Path):
     assert crm("quote", "line", "add", qid, "--text", "X", "--price", "10").ok
     result = crm("invoice", "from-quote", qid)
     assert result.exit_code == 23 and "is draft: only an accepted quote" in result.stderr
-    assert crm("quote", "send", qid).ok
+    assert crm("quote", "send", qid, "--no-email").ok
     result = crm("invoice", "from-quote", qid)
     assert result.exit_code == 23 and "crm quote accept Q2026-001" in result.stderr
     assert not list((billed / "invoices").glob("*.yaml"))

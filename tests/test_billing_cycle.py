@@ -107,18 +107,18 @@ def test_recurring_ends(crm, billed: Path, retainer: str):
 def test_reminders_follow_the_levels(crm, billed: Path, monkeypatch):
     rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
     assert crm("invoice", "issue", rid).ok  # due 2026-12-07
-    result = crm("invoice", "remind", rid)
+    result = crm("invoice", "remind", rid, "--no-email")
     assert result.exit_code == 23 and "not overdue" in result.stderr
     assert crm("invoice", "pay", rid, "--amount", "19").ok
     monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
-    letter = crm("invoice", "remind", rid)
+    letter = crm("invoice", "remind", rid, "--no-email")
     assert letter.ok, letter.stderr
     assert "A friendly reminder." in letter.stdout
     assert "Please pay: €100.00" in letter.stdout
-    result = crm("invoice", "remind", rid)
+    result = crm("invoice", "remind", rid, "--no-email")
     assert result.exit_code == 23 and "reminder 2 is due 21 days" in result.stderr
     monkeypatch.setenv("CRM_NOW", "2026-12-29T10:00:00")
-    second = crm("invoice", "remind", rid, "--format", "md")
+    second = crm("invoice", "remind", rid, "--format", "md", "--no-email")
     assert "Second reminder." in second.stdout
     assert "Reminder fee: €5.00" in second.stdout and "€105.00" in second.stdout
     reminders = load(billed / "invoices" / f"{rid}.yaml")["reminders"]
@@ -341,15 +341,15 @@ def test_the_last_reminder_is_sent_once(crm, billed: Path, monkeypatch):
     rid = invoice_with_lines(crm, ["--text", "X", "--price", "100"])
     assert crm("invoice", "issue", rid).ok  # due 2026-12-07
     monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
-    assert crm("invoice", "remind", rid).ok
+    assert crm("invoice", "remind", rid, "--no-email").ok
     monkeypatch.setenv("CRM_NOW", "2026-12-29T10:00:00")
-    assert crm("invoice", "remind", rid).ok
-    again = crm("invoice", "remind", rid)
+    assert crm("invoice", "remind", rid, "--no-email").ok
+    again = crm("invoice", "remind", rid, "--no-email")
     assert again.exit_code == 23
     assert "the last reminder (level 2) was sent on 2026-12-29" in again.stderr
     assert "--level 2 sends it again" in again.stderr
     assert len(load(billed / "invoices" / f"{rid}.yaml")["reminders"]) == 2
-    assert crm("invoice", "remind", rid, "--level", "2").ok  # asked for explicitly
+    assert crm("invoice", "remind", rid, "--level", "2", "--no-email").ok  # asked for explicitly
     assert [r["level"] for r in load(billed / "invoices" / f"{rid}.yaml")["reminders"]] == [
         1,
         2,

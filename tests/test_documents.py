@@ -105,7 +105,7 @@ def test_text_and_markdown_documents(crm, billed: Path):
     assert crm("deal", "add", "Shop", "--company", "acme").ok
     qid = crm("quote", "new", "--deal", "shop").stdout.strip()
     assert crm("quote", "line", "add", qid, "--text", "Shop | build", "--price", "4000").ok
-    assert crm("quote", "send", qid).ok
+    assert crm("quote", "send", qid, "--no-email").ok
     md = crm("quote", "render", qid, "--format", "md").stdout
     assert md.startswith("# Quote Q2026-001")
     assert "Shop \\| build" in md  # a pipe cannot break the table

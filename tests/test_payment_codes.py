@@ -117,10 +117,10 @@ def test_an_issued_invoice_carries_a_code_for_what_is_due(crm, billed: Path, mon
     due = shown(crm, "invoice", number)["amount_due"]
     assert due == "957.10"
     monkeypatch.setenv("CRM_NOW", "2026-12-20T10:00:00")  # 13 days overdue: level 1, no fee
-    result = crm("invoice", "remind", number, "--format", "html")
+    result = crm("invoice", "remind", number, "--format", "html", "--no-email")
     assert result.ok, result.stderr
     assert decoded(result.stdout) == epc(name="Test Studio", amount=due, number=number)
-    result = crm("invoice", "remind", number, "--level", "2", "--format", "html")
+    result = crm("invoice", "remind", number, "--level", "2", "--format", "html", "--no-email")
     assert result.ok, result.stderr  # the second level's letter adds its fee of 5.00
     assert decoded(result.stdout) == epc(name="Test Studio", amount="962.10", number=number)
     assert 'Please pay</td><td class="num">€962.10' in result.stdout

@@ -33,6 +33,7 @@ from crm.commands._documents import (
     write_output,
 )
 from crm.commands._einvoice import add_validate
+from crm.commands._email import CcOpt, EmlOpt, NoEmailOpt, ToOpt
 from crm.commands._options import DryRunOpt, RefArg, TagOpt
 from crm.commands._records import done, find, record_app, scan
 from crm.context import AppContext, app_context
@@ -248,22 +249,123 @@ def issue(
 
 
 @app.command("send")
-def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
-    """Mark an issued invoice sent (to the customer).
+def send(
+    ref: RefArg,
+    to: ToOpt = None,
+    cc: CcOpt = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="Send an invoice already sent once more.")
+    ] = False,
+    no_email: NoEmailOpt = False,
+    eml: EmlOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Email an issued invoice to the customer, its kept document (PDF) attached, and mark it
+    sent; the email is logged as an activity. Nothing changes when it cannot be sent.
+
+    The email goes to the invoice's contact, else the company's billing contact (or first
+    contact with an address); `--to` overrides. Subject and text come from the templates
+    invoice_email.* (the folder's templates/ overrides them). `--dry-run` writes the email as
+    an .eml file instead; `--no-email` only marks the invoice sent.
 
     \b
-    Example:
-      crm invoice render 2026-0007 -o invoice.pdf && crm invoice send 2026-0007
+    Examples:
+      crm invoice send 2026-0007
+      crm invoice send 2026-0007 --to accounts@acme.example --cc ada@acme.example
+      crm invoice send 2026-0007 --dry-run --eml invoice.eml
+      crm invoice send 2026-0007 --no-email
     """
     ctx = app_context()
-    rec = find(ctx, INVOICE, ref)
+    allowed = ("issued", "sent") if again else ("issued",)
+    if no_email:
+        from crm.commands._email import refuse_mail_for
 
-    def edits(_tx: Transaction, _rec: Record) -> list[Edit]:
-        return [Edit("set", ("status",), "sent")]
+        refuse_mail_for(to, cc)
+        rec = find(ctx, INVOICE, ref)
 
-    after = set_status(ctx, INVOICE, rec.id, allowed=("issued",), edits=edits, dry_run=dry_run)
-    if not dry_run:
-        done(f"Invoice {after.data.get('number')} marked sent")
+        def edits(_tx: Transaction, _rec: Record) -> list[Edit]:
+            return [Edit("set", ("status",), "sent")]
+
+        after = set_status(ctx, INVOICE, rec.id, allowed=allowed, edits=edits, dry_run=dry_run)
+        if not dry_run:
+            done(f"Invoice {after.data.get('number')} marked sent")
+        return
+    _email_invoice(ctx, ref, allowed=allowed, to=to, cc=cc, eml=eml, dry_run=dry_run)
+
+
+def _email_invoice(
+    ctx: AppContext,
+    ref: str,
+    *,
+    allowed: tuple[str, ...],
+    to: list[str] | None,
+    cc: list[str] | None,
+    eml: Any,
+    dry_run: bool,
+) -> None:
+    from crm import mail
+    from crm.commands._documents import context_of, stored_document
+    from crm.commands._email import (
+        MIME_TYPES,
+        addressed,
+        file_name,
+        refused_after_sending,
+        require_mail,
+        sent_notice,
+    )
+    from crm.commands._email import send as send_email
+    from crm.errors import DataError, RefusedError
+
+    require_mail(ctx, "mark it sent")
+    try:
+        with ctx.store.transaction(dry_run=dry_run) as tx:
+            rec = find(ctx, INVOICE, ref)
+            status = str(rec.data.get("status") or "draft")
+            if status not in allowed:
+                raise ConflictError(
+                    f"invoice {rec.data.get('number') or rec.id} is {status}",
+                    hint="issue it first: crm invoice issue"
+                    if status == "draft"
+                    else "--again sends it once more",
+                )
+            document = rec.data.get("document")
+            fmt = str(document.get("format") or "") if isinstance(document, dict) else ""
+            data = stored_document(ctx, rec, fmt) if fmt else None
+            if data is None:
+                raise DataError(
+                    rec.path,
+                    "its kept document is missing, so there is nothing to attach",
+                    hint="see `crm check`; `crm invoice send --no-email` marks it sent",
+                )
+            addresses, recipient, owner = addressed(ctx, rec, to)
+            number = rec.data.get("number")
+            message = mail.compose(
+                ctx.config,
+                ctx.root,
+                "invoice_email",
+                {**context_of(ctx, rec), "recipient": recipient},
+                to=addresses,
+                cc=cc or (),
+                attachments=[(f"{file_name('invoice', number)}.{fmt}", data, MIME_TYPES[fmt])],
+            )
+            tx.update(rec, [Edit("set", ("status",), "sent")])
+            buyer, _ = parties(ctx, rec)
+            send_email(
+                ctx,
+                tx,
+                message,
+                about=rec,
+                customer=buyer,
+                also=[owner] if owner is not None else [],
+                eml=eml,
+                default_eml=file_name("invoice", number),
+            )
+    except RefusedError as exc:
+        raise refused_after_sending(exc) from exc  # hooks run only once it was sent
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        done(f"{sent_notice(message)}; invoice {number} is sent")
 
 
 @app.command("pay")
@@ -378,41 +480,127 @@ def remind(
             "--level", help="This level, even if sent before (default: the next one due)."
         ),
     ] = None,
+    to: ToOpt = None,
+    cc: CcOpt = None,
+    no_email: NoEmailOpt = False,
+    eml: EmlOpt = None,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Write a payment reminder for an overdue invoice, at the next level once its days overdue
-    reach it (levels, texts and fees in crm.yaml), and record it on the invoice. Each level is
-    sent once; after the last, only `--level N` sends one again.
+    """Email a payment reminder for an overdue invoice, at the next level once its days
+    overdue reach it (levels, texts and fees in crm.yaml), and record it on the invoice and as
+    an email activity. Each level is sent once; after the last, only `--level N` sends one
+    again. Nothing is recorded when the email cannot be sent.
+
+    The letter is attached as PDF (HTML with billing.pdf: false; --format or -o's suffix
+    choose); -o also keeps a copy. Subject and text come from reminder_email.*. `--no-email`
+    writes the letter to -o or stdout instead and records it; `--dry-run` writes the email as
+    an .eml file.
 
     \b
     Examples:
-      crm invoice remind 2026-0003 -o reminder.pdf
+      crm invoice remind 2026-0003
       crm invoice list --status overdue --format ids | xargs -n1 crm invoice remind
+      crm invoice remind 2026-0003 --no-email -o reminder.pdf
     """
     from crm.invoicing import dunning
 
     ctx = app_context()
-    chosen = doc_format(fmt, out)
+    if no_email:
+        from crm.commands._email import refuse_mail_for
+
+        refuse_mail_for(to, cc)
+        chosen = doc_format(fmt, out)
+    else:
+        from crm.commands._email import require_mail
+
+        require_mail(ctx, "write the letter (to -o or stdout) and record it")
+        default = "pdf" if ctx.config.billing.pdf else "html"
+        chosen = doc_format(fmt, out) if fmt or out else default
+    from crm.errors import RefusedError
+
     today = dates.today()
-    with ctx.store.transaction(dry_run=dry_run) as tx:
-        rec = find(ctx, INVOICE, ref)
-        letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
-        entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
-        if letter.fee:
-            entry["fee"] = str(letter.fee)
-        tx.update(rec, [Edit("set", ("reminders",), [*(rec.data.get("reminders") or []), entry])])
-        reminder = {
-            "level": letter.level,
-            "text": letter.reminder.text,
-            "fee": str(letter.fee),
-            "total": str(letter.total),
-            "days_overdue": letter.days_overdue,
-        }
-        data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
-        if not dry_run:
-            write_output(data, out, chosen)  # before the reminder is recorded: both or neither
+    message = None
+    try:
+        with ctx.store.transaction(dry_run=dry_run) as tx:
+            rec = find(ctx, INVOICE, ref)
+            letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
+            entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
+            if letter.fee:
+                entry["fee"] = str(letter.fee)
+            sent = [*(rec.data.get("reminders") or []), entry]
+            tx.update(rec, [Edit("set", ("reminders",), sent)])
+            reminder = {
+                "level": letter.level,
+                "text": letter.reminder.text,
+                "fee": str(letter.fee),
+                "total": str(letter.total),
+                "days_overdue": letter.days_overdue,
+            }
+            data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
+            if not no_email:
+                message = _email_reminder(ctx, tx, rec, reminder, data, chosen, to, cc, eml, out)
+            elif not dry_run:
+                write_output(data, out, chosen)  # before the reminder is recorded: both or neither
+    except RefusedError as exc:
+        if message is None:
+            raise
+        from crm.commands._email import refused_after_sending
+
+        raise refused_after_sending(exc) from exc
     if dry_run:
         output.emit_diff(tx.changes)
+    elif message is not None:
+        from crm.commands._email import sent_notice
+
+        done(f"{sent_notice(message)}; reminder {letter.level} recorded")
+
+
+def _email_reminder(
+    ctx: AppContext,
+    tx: Transaction,
+    rec: Record,
+    reminder: dict[str, Any],
+    data: bytes,
+    fmt: str,
+    to: list[str] | None,
+    cc: list[str] | None,
+    eml: Any,
+    out: Any,
+) -> Any:
+    """Compose the reminder's email, the letter attached; stage its activity and send it."""
+    from crm import mail
+    from crm.commands._documents import context_of
+    from crm.commands._email import MIME_TYPES, addressed, file_name
+    from crm.commands._email import send as send_email
+
+    addresses, recipient, owner = addressed(ctx, rec, to)
+    number = rec.data.get("number")
+    name = file_name("reminder", number, reminder["level"])
+    context = {**context_of(ctx, rec, {"reminder": reminder}), "recipient": recipient}
+    message = mail.compose(
+        ctx.config,
+        ctx.root,
+        "reminder_email",
+        context,
+        to=addresses,
+        cc=cc or (),
+        attachments=[(f"{name}.{fmt}", data, MIME_TYPES[fmt])],
+    )
+    if out is not None and not tx.dry_run:
+        write_output(data, out, fmt)  # a copy of what is sent
+    buyer, _ = parties(ctx, rec)
+    send_email(
+        ctx,
+        tx,
+        message,
+        about=rec,
+        customer=buyer,
+        also=[owner] if owner is not None else [],
+        eml=eml,
+        default_eml=name,
+        what=f"reminder {reminder['level']} of invoice {number}",
+    )
+    return message
 
 
 @app.command("recur")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from crm import output
 from crm.commands._documents import (
     CurrencyOpt,
     DealOpt,
@@ -21,10 +22,11 @@ from crm.commands._documents import (
     set_status,
     show_command,
 )
+from crm.commands._email import CcOpt, EmlOpt, NoEmailOpt, ToOpt
 from crm.commands._options import DryRunOpt, RefArg, TagOpt
 from crm.commands._records import done, find, record_app, resolver
 from crm.context import app_context
-from crm.errors import ValidationError
+from crm.errors import ConflictError, RefusedError, ValidationError
 from crm.models import DEAL, QUOTE, QUOTE_STATUSES
 from crm.records import Edit, Record, deal_stage, plan
 
@@ -90,17 +92,38 @@ add_render(app, QUOTE, EXAMPLE)
 
 
 @app.command("send")
-def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
-    """Mark a quote sent: it gets its number, today's date and a valid-until date.
+def send(
+    ref: RefArg,
+    to: ToOpt = None,
+    cc: CcOpt = None,
+    no_email: NoEmailOpt = False,
+    eml: EmlOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Send a draft quote: it gets its number, today's date and a valid-until date, and is
+    emailed to the customer as a PDF (HTML with billing.pdf: false); the email is logged as an
+    activity. Nothing changes when it cannot be sent. Prints the number.
+
+    The email goes to the quote's contact, else the company's billing contact (or first
+    contact with an address); `--to` overrides. Subject and text come from the templates
+    quote_email.* (the folder's templates/ overrides them). `--dry-run` writes the email as an
+    .eml file instead; `--no-email` only numbers the quote and marks it sent.
 
     \b
-    Example:
-      crm quote send acme-website && crm quote render acme-website -o quote.pdf
+    Examples:
+      crm quote send acme-website
+      crm quote send acme-website --to ada@acme.example --dry-run --eml quote.eml
+      crm quote send acme-website --no-email && crm quote render acme-website -o quote.pdf
     """
     from crm import dates
     from crm.invoicing import check_issuable, issue_edits
 
     ctx = app_context()
+
+    def _buyer(rec: Record) -> Record | None:
+        from crm.commands._documents import parties
+
+        return parties(ctx, rec)[0]
 
     def edits(tx: Transaction, rec: Record) -> list[Edit]:
         from crm.commands._documents import series_numbers
@@ -112,14 +135,70 @@ def send(ref: RefArg, dry_run: DryRunOpt = False) -> None:
         planned = issue_edits(rec, ctx.config, numbers=numbers, day=today, today=today, buyer=buyer)
         return [e if e.path != ("status",) else Edit("set", ("status",), "sent") for e in planned]
 
-    def _buyer(rec: Record) -> Record | None:
-        from crm.commands._documents import parties
+    if no_email:
+        from crm.commands._email import refuse_mail_for
 
-        return parties(ctx, rec)[0]
+        refuse_mail_for(to, cc)
+        after = set_status(ctx, QUOTE, ref, allowed=("draft",), edits=edits, dry_run=dry_run)
+        if not dry_run:
+            print(after.data.get("number"))
+        return
+    from dataclasses import replace
 
-    after = set_status(ctx, QUOTE, ref, allowed=("draft",), edits=edits, dry_run=dry_run)
-    if not dry_run:
-        print(after.data.get("number"))
+    from crm import mail
+    from crm.commands._documents import context_of, render_bytes
+    from crm.commands._email import (
+        MIME_TYPES,
+        addressed,
+        file_name,
+        refused_after_sending,
+        require_mail,
+    )
+    from crm.commands._email import send as send_email
+    from crm.records import apply
+
+    require_mail(ctx, "number it and mark it sent")
+    try:
+        with ctx.store.transaction(dry_run=dry_run) as tx:
+            rec = find(ctx, QUOTE, ref)
+            status = str(rec.data.get("status") or "draft")
+            if status != "draft":
+                raise ConflictError(
+                    f"quote {rec.data.get('number') or rec.id} is {status}",
+                    hint="only a draft is sent; `crm quote render` gives its document again",
+                )
+            planned = edits(tx, rec)
+            numbered = replace(rec, data=apply(rec.data, planned))
+            fmt = "pdf" if ctx.config.billing.pdf else "html"
+            data = render_bytes(ctx, numbered, fmt)
+            addresses, recipient, owner = addressed(ctx, numbered, to)
+            number = numbered.data.get("number")
+            message = mail.compose(
+                ctx.config,
+                ctx.root,
+                "quote_email",
+                {**context_of(ctx, numbered), "recipient": recipient},
+                to=addresses,
+                cc=cc or (),
+                attachments=[(f"{file_name('quote', number)}.{fmt}", data, MIME_TYPES[fmt])],
+            )
+            tx.update(rec, planned)
+            send_email(
+                ctx,
+                tx,
+                message,
+                about=numbered,
+                customer=_buyer(rec),
+                also=[owner] if owner is not None else [],
+                eml=eml,
+                default_eml=file_name("quote", number),
+            )
+    except RefusedError as exc:
+        raise refused_after_sending(exc) from exc  # hooks run only once it was sent
+    if dry_run:
+        output.emit_diff(tx.changes)
+    else:
+        print(number)
 
 
 def _close_deal(tx: Transaction, rec: Record, status: str, reason: str | None) -> None:

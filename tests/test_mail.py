@@ -1,0 +1,442 @@
+"""Email: invoices, quotes, reminders and the agenda sent to a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import email
+import socket
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from helpers import invoice_with_lines, load, no_traceback, shown
+
+PASSWORD = "s3cret-Pässword"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every envelope it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, inbox: Inbox, port: int) -> None:
+        self.inbox = inbox
+        self.port = port
+
+
+def _authenticate(server, session, envelope, mechanism, auth_data):
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"studio"
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+def _serve(**kwargs):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    return controller, Server(inbox, port)
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server on 127.0.0.1 (no TLS, no login) that keeps what it receives."""
+    controller, server = _serve()
+    yield server
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_auth():
+    """An SMTP server that wants a login: user `studio`, password PASSWORD."""
+    controller, server = _serve(authenticator=_authenticate, auth_require_tls=False)
+    yield server
+    controller.stop()
+
+
+def mail_settings(folder: Path, port: int, **extra: str) -> None:
+    lines = [
+        "mail:",
+        "  host: 127.0.0.1",
+        f"  port: {port}",
+        "  security: none",
+        '  from: "Test Studio <studio@studio.example>"',
+        *(f"  {k}: {v}" for k, v in extra.items()),
+    ]
+    config = folder / "crm.yaml"
+    config.write_text(config.read_text() + "\n" + "\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def issued(crm, billed: Path) -> str:
+    """An issued invoice of 2 hours of design for Acme (contact Ada): 226.10 due 2026-12-07."""
+    rid = invoice_with_lines(crm, ["--product", "design", "--qty", "2"])
+    assert crm("invoice", "set", rid, "contact=ada-lovelace").ok
+    assert crm("invoice", "issue", rid).ok
+    return rid
+
+
+def activities(folder: Path) -> list[dict]:
+    return [load(p) for p in sorted((folder / "activities").glob("*.yaml"))]
+
+
+def attachment(message: EmailMessage) -> tuple[str, bytes]:
+    (part,) = list(message.iter_attachments())
+    return part.get_filename(), part.get_content()
+
+
+def body(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+# -- invoice send -----------------------------------------------------------------------------
+
+
+def test_invoice_send_emails_the_kept_document_and_marks_it_sent(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("invoice", "send", issued)
+    assert result.ok, result.stderr
+    (envelope,) = smtp.inbox.envelopes
+    assert envelope.mail_from == "studio@studio.example"
+    assert envelope.rcpt_tos == ["ada@acme.example"]
+    (message,) = smtp.inbox.messages
+    assert message["From"] == "Test Studio <studio@studio.example>"
+    assert message["To"] == "Ada Lovelace <ada@acme.example>"
+    assert message["Subject"] == "Invoice 2026-0001 from Test Studio"
+    assert message["Message-ID"].endswith("@studio.example>")
+    assert message["Date"] == "Mon, 23 Nov 2026 10:00:00 +0000"
+    text = body(message)
+    assert "Dear Ada Lovelace," in text
+    assert "invoice 2026-0001" in text
+    assert "Amount due: €226.10" in text and "Due date: 7 Dec 2026" in text
+    name, data = attachment(message)
+    invoice = load(billed / "invoices" / f"{issued}.yaml")
+    kept = billed / "invoices" / invoice["document"]["file"]
+    assert name == "invoice-2026-0001.html" and data == kept.read_text()
+    part = next(message.iter_attachments())
+    assert part.get_content_type() == "text/html"
+    assert part.get_payload(decode=True) == kept.read_bytes()  # byte for byte
+    assert invoice["status"] == "sent"
+    (activity,) = activities(billed)
+    assert activity["type"] == "email" and activity["invoice"] == issued
+    assert activity["companies"] == ["acme-gmbh"] and activity["contacts"] == ["ada-lovelace"]
+    assert activity["text"] == "Invoice 2026-0001 from Test Studio\nTo: ada@acme.example"
+    assert crm("check").ok
+
+
+def test_invoice_send_to_and_cc_override_the_customer(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port, bcc="archive@studio.example")
+    result = crm(
+        "invoice", "send", issued, "--to", "Accounts <accounts@acme.example>", "--cc", "b@x.example"
+    )
+    assert result.ok, result.stderr
+    (envelope,) = smtp.inbox.envelopes
+    assert sorted(envelope.rcpt_tos) == [
+        "accounts@acme.example",
+        "archive@studio.example",
+        "b@x.example",
+    ]
+    (message,) = smtp.inbox.messages
+    assert message["To"] == "Accounts <accounts@acme.example>" and message["Cc"] == "b@x.example"
+    assert message["Bcc"] is None  # the copy is in the envelope, never in the headers
+    assert "Dear Accounts," in body(message)
+    (activity,) = activities(billed)
+    assert "To: accounts@acme.example\nCc: b@x.example" in activity["text"]
+
+
+def test_a_company_invoice_goes_to_its_billing_contact(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    assert crm("contact", "add", "Bob Books", "--email", "bob@acme.example", "--company", "acme").ok
+    assert crm("contact", "set", "bob-books", "title=Head of Accounts").ok
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])  # for the company only
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "send", rid).ok
+    (message,) = smtp.inbox.messages
+    assert message["To"] == "Bob Books <bob@acme.example>"
+    (activity,) = activities(billed)
+    assert activity["contacts"] == ["bob-books"]
+
+
+def test_non_ascii_names_are_encoded(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    assert crm("contact", "set", "ada-lovelace", "name=Ada Lövelace-Müller").ok
+    assert crm("invoice", "send", issued).ok
+    raw = smtp.inbox.envelopes[0].content
+    assert raw.isascii()  # headers encoded, the text quoted-printable or base64
+    (message,) = smtp.inbox.messages
+    assert message["To"] == "Ada Lövelace-Müller <ada@acme.example>"
+    assert "Dear Ada Lövelace-Müller," in body(message)
+
+
+def test_invoice_send_needs_an_issued_invoice(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    result = crm("invoice", "send", rid)
+    assert result.exit_code == 23 and "is draft" in result.stderr
+    assert smtp.inbox.envelopes == []
+
+
+def test_sent_once_then_again_only_with_again(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    assert crm("invoice", "send", issued).ok
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 23 and "--again" in result.stderr
+    assert crm("invoice", "send", issued, "--again").ok
+    assert len(smtp.inbox.envelopes) == 2 and len(activities(billed)) == 2
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+def _unchanged(billed: Path, rid: str, before: bytes) -> None:
+    assert (billed / "invoices" / f"{rid}.yaml").read_bytes() == before
+    assert not (billed / "activities").exists() or activities(billed) == []
+
+
+def test_a_refused_connection_changes_nothing(crm, billed, issued):
+    mail_settings(billed, free_port())  # nobody listens there
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    result = crm("invoice", "send", issued)
+    no_traceback(result)
+    assert result.exit_code == 26
+    assert result.stderr.count("\n") == 1 and "connection refused" in result.stderr
+    _unchanged(billed, issued, before)
+
+
+def test_login_success_and_a_wrong_password(crm, billed, issued, smtp_auth, monkeypatch):
+    mail_settings(billed, smtp_auth.port, user="studio")
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    monkeypatch.setenv("CRM_SMTP_PASSWORD", "wrong-password")
+    result = crm("invoice", "send", issued)
+    no_traceback(result)
+    assert result.exit_code == 26 and result.stderr.count("\n") == 1
+    assert "refused the login as studio" in result.stderr
+    assert "wrong-password" not in result.stderr + result.stdout
+    assert smtp_auth.inbox.envelopes == []
+    _unchanged(billed, issued, before)
+    monkeypatch.setenv("CRM_SMTP_PASSWORD", PASSWORD)
+    result = crm("invoice", "send", issued)
+    assert result.ok, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert len(smtp_auth.inbox.envelopes) == 1
+    assert shown(crm, "invoice", issued)["status"] == "sent"
+
+
+def test_no_password_says_where_to_put_it(crm, billed, issued, smtp_auth):
+    mail_settings(billed, smtp_auth.port, user="studio")
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 26
+    assert "CRM_SMTP_PASSWORD" in result.stderr and "crm mail password" in result.stderr
+
+
+def test_starttls_the_server_does_not_offer(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text().replace("security: none", "security: starttls"))
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 26 and "does not offer STARTTLS" in result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "issued"
+
+
+def test_without_mail_settings_send_fails_and_no_email_marks_sent(crm, billed, issued):
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 26
+    assert "mail:" in result.stderr and "--no-email" in result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "issued"
+    result = crm("invoice", "send", issued, "--no-email")
+    assert result.ok, result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "sent"
+    assert not (billed / "activities").exists() or activities(billed) == []
+
+
+def test_a_password_in_crm_yaml_is_refused(crm, billed):
+    mail_settings(billed, 2525, password="hunter2")
+    result = crm("check")
+    assert result.exit_code != 0
+    assert "passwords are never kept in the folder" in result.stdout + result.stderr
+    result = crm("invoice", "list")
+    assert result.exit_code == 3 and "mail.password" in result.stderr
+
+
+def test_bad_mail_settings_are_reported_at_their_line(crm, billed):
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text() + "\nmail:\n  host: smtp.x.example\n  port: lots\n")
+    result = crm("check")
+    assert "crm.yaml:" in result.stdout and "mail.port" in result.stdout
+
+
+def test_a_bad_to_address_is_refused_before_anything(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("invoice", "send", issued, "--to", "not an address")
+    assert result.exit_code == 22 and "is not an email address" in result.stderr
+    assert smtp.inbox.envelopes == []
+
+
+# -- dry run ----------------------------------------------------------------------------------
+
+
+def test_dry_run_writes_the_eml_and_changes_nothing(crm, billed, issued, smtp, tmp_path):
+    mail_settings(billed, smtp.port)
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    result = crm("invoice", "send", issued, "--dry-run")
+    assert result.ok, result.stderr
+    path = billed / "invoice-2026-0001.eml"
+    assert str(path) in result.stderr
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Invoice 2026-0001 from Test Studio"
+    assert message["To"] == "Ada Lovelace <ada@acme.example>"
+    _, data = attachment(message)
+    invoice = load(billed / "invoices" / f"{issued}.yaml")
+    assert data == (billed / "invoices" / invoice["document"]["file"]).read_text()
+    assert smtp.inbox.envelopes == []
+    _unchanged(billed, issued, before)
+    chosen = tmp_path / "out" / "x.eml"
+    assert crm("invoice", "send", issued, "--dry-run", "--eml", str(chosen)).ok
+    assert chosen.read_bytes().startswith(b"From: Test Studio")
+
+
+def test_the_folder_template_overrides_the_subject(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    templates = billed / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "invoice_email.subject.j2").write_text(
+        "Rechnung {{ number }} über {{ amount_due | money }}\n"
+    )
+    (templates / "invoice_email.html.j2").write_text("<p>Hallo {{ recipient.name }}</p>\n")
+    assert crm("invoice", "send", issued).ok
+    (message,) = smtp.inbox.messages
+    assert message["Subject"] == "Rechnung 2026-0001 über €226.10"
+    assert "Dear Ada Lovelace" in body(message)  # the built-in text is kept
+    html = message.get_body(("html",)).get_content()
+    assert html.replace("\r\n", "\n") == "<p>Hallo Ada Lovelace</p>\n"
+
+
+def test_a_broken_template_is_one_clear_error(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    (billed / "templates").mkdir(exist_ok=True)
+    (billed / "templates" / "invoice_email.subject.j2").write_text("{{ nope.nothing }}\n")
+    result = crm("invoice", "send", issued)
+    no_traceback(result)
+    assert result.exit_code == 22 and "invoice_email.subject.j2" in result.stderr
+    assert smtp.inbox.envelopes == []
+    assert shown(crm, "invoice", issued)["status"] == "issued"
+
+
+def test_the_config_yaml_round_trips():
+    # the documented example parses without problems
+    from crm.config import parse_config
+
+    raw = yaml.safe_load(
+        "business: {name: Studio, email: hi@studio.example}\n"
+        "mail: {host: smtp.example.com, user: hi@studio.example, reply_to: hi@studio.example,\n"
+        "       bcc: [archive@studio.example], timeout: 10, from: {name: Studio Ö, address: "
+        "hi@studio.example}}\n"
+    )
+    config, issues = parse_config(raw, {})
+    assert issues == []
+    assert config.mail.port == 587 and config.mail.security == "starttls"
+    assert config.mail.sender_name == "Studio Ö" and config.mail.bcc == ("archive@studio.example",)
+
+
+# -- quote send -------------------------------------------------------------------------------
+
+
+def test_quote_send_numbers_it_and_emails_the_rendered_quote(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    qid = crm("quote", "new", "Redesign", "--for", "contact:ada-lovelace").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--product", "design", "--qty", "10").ok
+    result = crm("quote", "send", qid)
+    assert result.ok, result.stderr
+    number = result.stdout.strip()
+    assert number.startswith("Q")
+    (message,) = smtp.inbox.messages
+    assert message["Subject"] == f"Quote {number} from Test Studio: Redesign"
+    assert message["To"] == "Ada Lovelace <ada@acme.example>"
+    text = body(message)
+    assert f"our quote {number}" in text and "Total: €1,130.50" in text
+    assert "Valid until: 23 Dec 2026" in text
+    name, data = attachment(message)
+    rendered = crm("quote", "render", qid, "--format", "html")
+    assert name == f"quote-{number}.html" and data == rendered.stdout
+    quote = load(billed / "quotes" / f"{qid}.yaml")
+    assert quote["status"] == "sent" and quote["number"] == number
+    (activity,) = activities(billed)
+    assert activity["quote"] == qid and activity["contacts"] == ["ada-lovelace"]
+
+
+def test_quote_send_failure_leaves_the_draft(crm, billed):
+    mail_settings(billed, free_port())
+    qid = crm("quote", "new", "Redesign", "--for", "acme").stdout.strip()
+    assert crm("quote", "line", "add", qid, "--text", "X", "--price", "10").ok
+    before = (billed / "quotes" / f"{qid}.yaml").read_bytes()
+    result = crm("quote", "send", qid)
+    assert result.exit_code == 26 and "connection refused" in result.stderr
+    assert (billed / "quotes" / f"{qid}.yaml").read_bytes() == before  # no number used up
+    assert crm("quote", "send", qid, "--dry-run").ok
+    eml = next(billed.glob("quote-*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "Ada Lovelace <ada@acme.example>"  # the company's contact
+    assert (billed / "quotes" / f"{qid}.yaml").read_bytes() == before
+
+
+# -- invoice remind ---------------------------------------------------------------------------
+
+
+def test_invoice_remind_emails_the_letter_and_records_it(crm, billed, issued, smtp, monkeypatch):
+    mail_settings(billed, smtp.port)
+    result = crm("invoice", "remind", issued)
+    assert result.exit_code == 23 and "not overdue" in result.stderr  # due 2026-12-07
+    assert smtp.inbox.envelopes == []
+    monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
+    result = crm("invoice", "remind", issued, "-o", "copy.html")
+    assert result.ok, result.stderr
+    assert result.stdout == ""  # the letter went by email, a copy to -o
+    (message,) = smtp.inbox.messages
+    assert message["Subject"] == "Payment reminder: invoice 2026-0001"
+    text = body(message)
+    assert "A friendly reminder." in text and "Please pay: €226.10" in text
+    assert "due since 7 Dec 2026" in text
+    name, data = attachment(message)
+    assert name == "reminder-2026-0001-1.html"
+    assert data == (billed / "copy.html").read_text()
+    assert "Please pay" in data
+    invoice = load(billed / "invoices" / f"{issued}.yaml")
+    assert invoice["reminders"] == [{"date": "2026-12-15", "level": 1}]
+    (activity,) = activities(billed)
+    assert activity["invoice"] == issued and activity["type"] == "email"
+
+
+def test_a_failed_reminder_is_not_recorded(crm, billed, issued, monkeypatch):
+    mail_settings(billed, free_port())
+    monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    result = crm("invoice", "remind", issued)
+    assert result.exit_code == 26
+    _unchanged(billed, issued, before)
+    result = crm("invoice", "remind", issued, "--no-email")  # the letter, as before
+    assert result.ok and "A friendly reminder." in result.stdout
+    assert load(billed / "invoices" / f"{issued}.yaml")["reminders"][0]["level"] == 1
