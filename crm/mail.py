@@ -248,12 +248,13 @@ def compose(
     template: str,
     context: Mapping[str, Any],
     *,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    attachments: Sequence[tuple[str, bytes, str]] = (),
+    to: str | Sequence[str],
+    cc: str | Sequence[str] = (),
+    attachments: Sequence[tuple[str, bytes, str] | Path] = (),
 ) -> EmailMessage:
     """The message rendered from `template` (subject, text and an optional HTML part) for
-    `to` and `cc`, with `attachments` as (file name, bytes, MIME type), ready to send."""
+    `to` and `cc` (addresses, or one text of them separated by commas), with `attachments`
+    as (file name, bytes, MIME type) or files, ready to send."""
     from email import policy
     from email.message import EmailMessage
     from email.utils import format_datetime, make_msgid
@@ -262,10 +263,10 @@ def compose(
 
     settings = settings_of(config)
     sender = sender_of(config, settings)
-    if not to:
+    recipients = [_parsed(a) for a in address_list(to)]
+    copies = [_parsed(a) for a in address_list(cc)]
+    if not recipients:
         raise ValidationError("the email has no recipient", hint="give --to ADDR")
-    recipients = [_parsed(a) for a in to]
-    copies = [_parsed(a) for a in cc]
     subject, text, html = render_parts(root, template, context)
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = sender
@@ -284,7 +285,8 @@ def compose(
     message.set_content(text, cte=_transfer_encoding(text))
     if html is not None:
         message.add_alternative(html, subtype="html", cte=_transfer_encoding(html))
-    for name, data, mime in attachments:
+    for item in attachments:
+        name, data, mime = _attachment(item) if isinstance(item, Path) else item
         maintype, _, subtype = mime.partition("/")
         params = {"charset": "utf-8"} if maintype == "text" else None  # crm writes UTF-8
         message.add_attachment(
@@ -295,6 +297,37 @@ def compose(
             params=params,
         )
     return message
+
+
+def address_list(given: str | Sequence[str]) -> list[str]:
+    """Addresses one by one: a text is split at its commas (those outside quotes)."""
+    if not isinstance(given, str):
+        return [str(a) for a in given if str(a).strip()]
+    parts: list[str] = []
+    current, quoted, angled = "", False, False
+    for char in given:
+        if char == '"':
+            quoted = not quoted
+        elif char in "<>" and not quoted:
+            angled = char == "<"
+        if char == "," and not quoted and not angled:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _attachment(path: Path) -> tuple[str, bytes, str]:
+    import mimetypes
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot attach {path}: {exc.strerror or exc}") from exc
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return path.name, data, mime
 
 
 def _transfer_encoding(text: str) -> str:

@@ -440,3 +440,115 @@ def test_a_failed_reminder_is_not_recorded(crm, billed, issued, monkeypatch):
     result = crm("invoice", "remind", issued, "--no-email")  # the letter, as before
     assert result.ok and "A friendly reminder." in result.stdout
     assert load(billed / "invoices" / f"{issued}.yaml")["reminders"][0]["level"] == 1
+
+
+# -- remind --mail ----------------------------------------------------------------------------
+
+
+def test_remind_mail_sends_exactly_the_agenda(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("remind", "--mail", "--to", "me@studio.example")
+    assert result.ok and result.stdout == "" and result.stderr == ""  # a quiet day: no mail
+    assert smtp.inbox.envelopes == []
+    assert crm("task", "add", "Call Ada", "--for", "ada", "--due", "2026-11-23").ok
+    printed = crm("remind").stdout
+    assert "Call Ada" in printed
+    result = crm("remind", "--mail", "--to", "me@studio.example")
+    assert result.ok, result.stderr
+    assert result.stdout == ""
+    (message,) = smtp.inbox.messages
+    assert message["To"] == "me@studio.example"
+    assert message["Subject"] == "Agenda for 2026-11-23: 1 item"
+    assert body(message).replace("\r\n", "\n") == printed
+
+
+def test_remind_mail_goes_to_the_business_email(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    assert crm("task", "add", "Call Ada", "--due", "2026-11-20").ok
+    result = crm("remind", "--mail")
+    assert result.exit_code == 22 and "business.email" in result.stderr
+    config = billed / "crm.yaml"
+    config.write_text(
+        config.read_text().replace("business:\n", "business:\n  email: me@x.example\n", 1)
+    )
+    assert crm("remind", "--mail").ok
+    assert smtp.inbox.envelopes[0].rcpt_tos == ["me@x.example"]
+    assert crm("remind", "--to", "a@b.example").exit_code == 2  # --to is for --mail
+
+
+# -- crm mail test and password ---------------------------------------------------------------
+
+
+@pytest.fixture
+def memory_keyring():
+    """The system keyring replaced by one in memory for the test."""
+    import keyring
+    import keyring.backend
+
+    class Memory(keyring.backend.KeyringBackend):
+        priority = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.store: dict = {}
+
+        def get_password(self, service, username):
+            return self.store.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.store[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.store.pop((service, username), None)
+
+    before = keyring.get_keyring()
+    memory = Memory()
+    keyring.set_keyring(memory)
+    yield memory
+    keyring.set_keyring(before)
+
+
+def test_mail_test_sends_a_test_message(crm, billed, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("mail", "test")
+    assert result.ok, result.stderr
+    assert f"through 127.0.0.1:{smtp.port}" in result.stderr
+    (message,) = smtp.inbox.messages
+    assert message["To"] == "studio@studio.example"  # to yourself
+    assert "crm mail test" in body(message)
+    assert crm("mail", "test", "--to", "x@y.example").ok
+    assert smtp.inbox.envelopes[1].rcpt_tos == ["x@y.example"]
+
+
+def test_mail_test_without_settings(crm, billed):
+    result = crm("mail", "test")
+    assert result.exit_code == 26 and "mail:" in result.stderr
+
+
+def test_the_password_from_the_keyring_logs_in(crm, billed, issued, smtp_auth, memory_keyring):
+    mail_settings(billed, smtp_auth.port, user="studio")
+    result = crm("mail", "password", "--stdin", input=PASSWORD + "\n")
+    assert result.ok, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert memory_keyring.store == {("crm-smtp", "studio@127.0.0.1"): PASSWORD}
+    assert PASSWORD not in (billed / "crm.yaml").read_text()
+    assert crm("mail", "test").ok
+    assert len(smtp_auth.inbox.envelopes) == 1
+
+
+def test_no_keyring_backend_is_a_clear_error(crm, billed):
+    import keyring
+    from keyring.backends import fail
+
+    mail_settings(billed, 2525, user="studio")
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        result = crm("mail", "password", "--stdin", input="pw\n")
+    finally:
+        keyring.set_keyring(before)
+    no_traceback(result)
+    assert result.exit_code == 26 and "no system keyring" in result.stderr
+    assert "CRM_SMTP_PASSWORD" in result.stderr
+    result = crm("mail", "password")  # no terminal to ask on
+    assert result.exit_code == 2 and "--stdin" in result.stderr
