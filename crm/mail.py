@@ -497,6 +497,8 @@ def deliver(settings: MailSettings, message: EmailMessage) -> None:
         said = reply(exc.smtp_code, exc.smtp_error)
         raise MailError(f"{where} refused the message: {said}") from exc
     except smtplib.SMTPServerDisconnected as exc:
+        if isinstance(exc.__context__, TimeoutError):  # smtplib's word for a silent server
+            raise MailError(f"no answer from {where} within {settings.timeout:g} s") from exc
         said = clean(str(exc)) or "no reason given"
         raise MailError(f"{where} closed the connection: {said}") from exc
     except smtplib.SMTPException as exc:

@@ -13,16 +13,22 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from helpers import invoice_with_lines, load, no_traceback, shown
+from helpers import invoice_with_lines, load, needs_pdf, no_traceback, shown
 
 PASSWORD = "s3cret-Pässword"
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps every envelope it accepts."""
+    """An aiosmtpd handler that keeps every envelope it accepts; it refuses nobody@."""
 
     def __init__(self) -> None:
         self.envelopes: list = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
@@ -244,6 +250,30 @@ def test_login_success_and_a_wrong_password(crm, billed, issued, smtp_auth, monk
     assert PASSWORD not in result.stderr + result.stdout
     assert len(smtp_auth.inbox.envelopes) == 1
     assert shown(crm, "invoice", issued)["status"] == "sent"
+
+
+def test_a_refused_recipient_changes_nothing(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("invoice", "send", issued, "--to", "nobody@acme.example")
+    no_traceback(result)
+    assert result.exit_code == 26 and result.stderr.count("\n") == 1
+    assert "refused the recipient nobody@acme.example: 550 5.1.1 no such mailbox" in result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "issued"
+    # one of several refused: the others have it, so it counts as sent, with a warning
+    result = crm("invoice", "send", issued, "--cc", "nobody@acme.example")
+    assert result.ok and "refused nobody@acme.example" in result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "sent"
+
+
+def test_a_server_that_never_answers_times_out(crm, billed, issued):
+    with socket.socket() as silent:  # listens, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        mail_settings(billed, silent.getsockname()[1], timeout="0.3")
+        result = crm("invoice", "send", issued)
+    no_traceback(result)
+    assert result.exit_code == 26 and "no answer from 127.0.0.1" in result.stderr
+    assert shown(crm, "invoice", issued)["status"] == "issued"
 
 
 def test_no_password_says_where_to_put_it(crm, billed, issued, smtp_auth):
@@ -552,3 +582,47 @@ def test_no_keyring_backend_is_a_clear_error(crm, billed):
     assert "CRM_SMTP_PASSWORD" in result.stderr
     result = crm("mail", "password")  # no terminal to ask on
     assert result.exit_code == 2 and "--stdin" in result.stderr
+
+
+@needs_pdf
+def test_the_issued_pdf_is_attached_byte_for_byte(crm, billed, smtp):
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text().replace("  pdf: false\n", ""))
+    mail_settings(billed, smtp.port)
+    rid = invoice_with_lines(crm, ["--text", "X", "--price", "10"])
+    assert crm("invoice", "issue", rid).ok
+    assert crm("invoice", "send", rid).ok
+    (message,) = smtp.inbox.messages
+    part = next(message.iter_attachments())
+    assert part.get_content_type() == "application/pdf"
+    assert part.get_filename() == "invoice-2026-0001.pdf"
+    invoice = load(billed / "invoices" / f"{rid}.yaml")
+    assert invoice["document"]["format"] == "pdf"
+    kept = (billed / "invoices" / invoice["document"]["file"]).read_bytes()
+    assert part.get_content() == kept
+
+
+def test_with_autocommit_the_send_is_one_commit(crm, billed, issued, smtp):
+    import subprocess
+
+    mail_settings(billed, smtp.port)
+    config = billed / "crm.yaml"
+    config.write_text(config.read_text().replace("autocommit: false", "autocommit: true"))
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=billed, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    assert crm("invoice", "send", issued, "--dry-run").ok  # no commit for a dry run
+    assert git("log", "--format=%s") == "start\n"
+    (billed / "invoice-2026-0001.eml").unlink()
+    assert crm("invoice", "send", issued).ok
+    subject = git("log", "-1", "--format=%s").strip()
+    assert subject == "crm: email invoice 2026-0001 to ada@acme.example"
+    files = git("show", "--name-only", "--format=", "HEAD").split()
+    (activity,) = (billed / "activities").glob("*.yaml")
+    assert sorted(files) == sorted([f"invoices/{issued}.yaml", f"activities/{activity.name}"])
