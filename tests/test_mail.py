@@ -626,3 +626,13 @@ def test_with_autocommit_the_send_is_one_commit(crm, billed, issued, smtp):
     files = git("show", "--name-only", "--format=", "HEAD").split()
     (activity,) = (billed / "activities").glob("*.yaml")
     assert sorted(files) == sorted([f"invoices/{issued}.yaml", f"activities/{activity.name}"])
+
+
+def test_options_that_mean_nothing_are_refused(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    result = crm("invoice", "send", issued, "--eml", "x.eml")
+    assert result.exit_code == 2 and "--dry-run" in result.stderr
+    result = crm("invoice", "send", issued, "--no-email", "--to", "a@b.example")
+    assert result.exit_code == 2 and "--no-email sends none" in result.stderr
+    assert smtp.inbox.envelopes == [] and not (billed / "x.eml").exists()
+    assert shown(crm, "invoice", issued)["status"] == "issued"

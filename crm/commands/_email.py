@@ -51,10 +51,15 @@ def no_mail_hint(what: str) -> str:
     return f"add `mail:` to crm.yaml (docs/email.md), or give --no-email to {what} without email"
 
 
-def require_mail(ctx: AppContext, what: str) -> Any:
+def require_mail(
+    ctx: AppContext, what: str, *, eml: Path | None = None, dry_run: bool = False
+) -> Any:
     """The folder's mail settings; MailError naming `mail:` and --no-email when there are none."""
+    from crm.errors import UsageError
     from crm.mail import settings_of
 
+    if eml is not None and not dry_run:
+        raise UsageError("--eml is where --dry-run writes the email", hint="add --dry-run")
     return settings_of(ctx.config, hint=no_mail_hint(what))
 
 
@@ -217,9 +222,11 @@ def refused_after_sending(exc: RefusedError) -> RefusedError:
     )
 
 
-def refuse_mail_for(to: Sequence[str] | None, cc: Sequence[str] | None) -> None:
-    """`--to`/`--cc` with `--no-email` mean nothing: refused rather than ignored."""
-    if to or cc:
+def refuse_mail_for(
+    to: Sequence[str] | None, cc: Sequence[str] | None, eml: Path | None = None
+) -> None:
+    """`--to`, `--cc` and `--eml` with `--no-email` mean nothing: refused rather than ignored."""
+    if to or cc or eml is not None:
         from crm.errors import UsageError
 
-        raise UsageError("--to and --cc are for the email; --no-email sends none")
+        raise UsageError("--to, --cc and --eml are for the email; --no-email sends none")

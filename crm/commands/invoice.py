@@ -280,7 +280,7 @@ def send(
     if no_email:
         from crm.commands._email import refuse_mail_for
 
-        refuse_mail_for(to, cc)
+        refuse_mail_for(to, cc, eml)
         rec = find(ctx, INVOICE, ref)
 
         def edits(_tx: Transaction, _rec: Record) -> list[Edit]:
@@ -316,7 +316,7 @@ def _email_invoice(
     from crm.commands._email import send as send_email
     from crm.errors import DataError, RefusedError
 
-    require_mail(ctx, "mark it sent")
+    require_mail(ctx, "mark it sent", eml=eml, dry_run=dry_run)
     try:
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = find(ctx, INVOICE, ref)
@@ -508,12 +508,14 @@ def remind(
     if no_email:
         from crm.commands._email import refuse_mail_for
 
-        refuse_mail_for(to, cc)
+        refuse_mail_for(to, cc, eml)
         chosen = doc_format(fmt, out)
     else:
         from crm.commands._email import require_mail
 
-        require_mail(ctx, "write the letter (to -o or stdout) and record it")
+        require_mail(
+            ctx, "write the letter (to -o or stdout) and record it", eml=eml, dry_run=dry_run
+        )
         default = "pdf" if ctx.config.billing.pdf else "html"
         chosen = doc_format(fmt, out) if fmt or out else default
     from crm.errors import RefusedError

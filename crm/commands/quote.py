@@ -138,7 +138,7 @@ def send(
     if no_email:
         from crm.commands._email import refuse_mail_for
 
-        refuse_mail_for(to, cc)
+        refuse_mail_for(to, cc, eml)
         after = set_status(ctx, QUOTE, ref, allowed=("draft",), edits=edits, dry_run=dry_run)
         if not dry_run:
             print(after.data.get("number"))
@@ -157,7 +157,7 @@ def send(
     from crm.commands._email import send as send_email
     from crm.records import apply
 
-    require_mail(ctx, "number it and mark it sent")
+    require_mail(ctx, "number it and mark it sent", eml=eml, dry_run=dry_run)
     try:
         with ctx.store.transaction(dry_run=dry_run) as tx:
             rec = find(ctx, QUOTE, ref)
