@@ -103,7 +103,7 @@ def merge_files(base: bytes, ours: bytes, theirs: bytes, path: str | None = None
     except DataError as exc:
         return _text_merge(base, ours, theirs, exc.detail)
     try:
-        return merge_texts(texts[0], texts[1], texts[2], sides, rel, record_type_of(path))
+        return _merge_texts(texts[0], texts[1], texts[2], sides, rel, record_type_of(path))
     except DataError as exc:  # ruamel refuses what PyYAML read: nothing lost, git merges lines
         return _text_merge(base, ours, theirs, exc.detail)
 
@@ -116,7 +116,7 @@ def _side(text: str, rel: str) -> _Side:
     return _Side(data, loaded.raw)
 
 
-def merge_texts(
+def _merge_texts(
     base: str,
     ours: str,
     theirs: str,
@@ -137,6 +137,8 @@ def merge_texts(
     ours_text = yamlio.edit_text(text, rel, [], order)  # the form the other side is dumped in
     theirs_edits = [_set_or_unset(c.path, c.theirs, t.raw) for c in plan.conflicts]
     theirs_text = yamlio.edit_text(text, rel, theirs_edits, order)
+    if theirs_text == ours_text:  # values that differ but are written alike: let git show them
+        return _text_merge(_b(base), _b(ours), _b(theirs), "the conflict could not be shown")
     marked = _marked(ours_text, theirs_text)
     names = tuple(c.name for c in plan.conflicts)
     return Merged(marked.encode("utf-8"), conflicts=names)
