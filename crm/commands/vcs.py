@@ -429,7 +429,7 @@ def _count(root: Path, span: str) -> int:
 def _check(root: Path) -> list[str]:
     """What `crm check` finds in the folder now, one line a problem."""
     result = subprocess.run(
-        [sys.executable, "-m", "crm", "--dir", str(root), "check"],
+        [sys.executable, "-P", "-m", "crm", "--dir", str(root), "check"],
         capture_output=True,
         text=True,
         encoding="utf-8",

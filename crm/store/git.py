@@ -210,9 +210,9 @@ def describe(change: Change) -> str:
     if "stage" in keys and after.get("stage"):
         return f"move {what} to {after['stage']}"
     if "status" in keys and after.get("status"):
-        verb = _STATUS_VERBS.get(str(after["status"]))
-        if verb:
-            return f"{verb} {what}"
+        action = _STATUS_VERBS.get(str(after["status"]))
+        if action is not None:
+            return f"{action} {what}"
         return f"{what}: status {after['status']}"
     if keys == ["payments"]:
         return f"record a payment of {what}"
@@ -283,7 +283,8 @@ def _crm_command() -> str:
     import shlex
     import sys
 
-    return f"{shlex.quote(sys.executable)} -m crm"
+    # -P: a folder called crm where git runs the hook must not stand in for the package
+    return f"{shlex.quote(sys.executable)} -P -m crm"
 
 
 def install_merge_driver(root: Path) -> None:
