@@ -94,6 +94,7 @@ LAYERS = {
         "einvoice",
     },
     "presentation": {"output", "editor", "render", "mail"},
+    "store": {"automation"},  # rules and hooks, run inside the store's transactions
     "entry": {"cli", "context", "__main__", "__init__"},
 }
 FORBIDDEN = {

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from crm import output
-from crm.commands._options import CrmTyper
+from crm.commands._options import CrmTyper, FormatOpt
 from crm.context import app_context
+from crm.output import Format
 
 app = CrmTyper(help="Git hooks and the merge driver; the folder's hooks/.")
 
@@ -41,3 +42,77 @@ def install(
     output.info("Merge driver `crm merge-file` registered in the repository's config")
     if added:
         output.info("Added the record folders to .gitattributes: commit it")
+
+
+@app.command("list")
+def list_hooks(fmt: FormatOpt = None) -> None:
+    """List the executables in the folder's hooks/: the event each runs on, whether it is
+    executable, and whether it is trusted on this machine (as it is now).
+
+    A hook runs only once trusted here (`crm hooks trust`): one that came in with `git pull`,
+    or changed since it was trusted, does not run; a `pre-` hook in that state refuses every
+    command it would check.
+
+    \b
+    Examples:
+      crm hooks list
+      crm hooks list --format json
+    """
+    from crm import automation
+
+    ctx = app_context()
+    used: dict[str, list[str]] = {}
+    for rule in ctx.config.automation:
+        for action in rule.actions:
+            if action.kind == "hook":
+                used.setdefault(str(action.spec), []).append(rule.name)
+    rows = [
+        {
+            "name": hook.name,
+            "event": hook.event,
+            "executable": hook.executable,
+            "trusted": hook.trusted,
+            "rules": used.get(hook.name, []),
+        }
+        for hook in automation.hook_files(ctx.root)
+    ]
+    for name, rules in used.items():
+        if not any(row["name"] == name for row in rows):
+            output.warn(f"rule {rules[0]} runs hooks/{name}, which is not there")
+    chosen = output.resolve_format(fmt)
+    if not rows and chosen is Format.TABLE:
+        output.info(f"No hooks: {ctx.root / automation.HOOKS_DIR} holds none")
+        return
+    output.emit_rows(rows, ["name", "event", "executable", "trusted", "rules"], chosen)
+
+
+@app.command("trust")
+def trust(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The hooks to trust (default: every one in hooks/).", metavar="NAME..."
+        ),
+    ] = None,
+) -> None:
+    """Trust the folder's hooks on this machine, as they are now: only then do they run.
+
+    Read a hook before trusting it: it runs with your rights whenever crm changes a record.
+    The trust (each file's SHA-256) is kept in the folder's .crm/, which git does not share:
+    a hook that changes (a `git pull`) is not run again until trusted again.
+
+    \b
+    Examples:
+      crm hooks list
+      crm hooks trust pre-stage on-add
+      crm hooks trust              # every hook in hooks/
+    """
+    from crm import automation
+
+    ctx = app_context()
+    trusted = automation.trust(ctx.root, names or [])
+    if not trusted:
+        output.info(f"No hooks to trust in {ctx.root / automation.HOOKS_DIR}")
+    for hook in trusted:
+        note = "" if hook.executable else " (not executable: chmod +x it to run it)"
+        output.info(f"Trusted {automation.HOOKS_DIR}/{hook.name} ({hook.digest[:12]}){note}")

@@ -426,6 +426,10 @@ class Transaction:
     def changes(self) -> list[Change]:
         return list(self._staged.values())
 
+    def change_of(self, rtype: RecordType, rid: str) -> Change | None:
+        """What is staged so far for a record's file, if anything."""
+        return self._staged.get(self.store.path_of(rtype, rid))
+
     def savepoint(self) -> tuple[dict[Path, Change], dict[Path, bytes]]:
         """What is staged so far, for `rollback` to return to (one item of a batch failed)."""
         return dict(self._staged), dict(self._blobs)
