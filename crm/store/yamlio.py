@@ -97,6 +97,12 @@ def decode(raw: bytes, path: str) -> str:
 
 def parse(text: str, path: str) -> Loaded:
     """Parse one YAML document safely; dates and timestamps come back as ISO 8601 strings."""
+    return compose(text, path)[0]
+
+
+def compose(text: str, path: str) -> tuple[Loaded, yaml.Node | None]:
+    """`parse`, and the node tree the data was built from (its marks, tags and styles), for
+    the canonical form (crm.store.canonical)."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -115,7 +121,7 @@ def parse(text: str, path: str) -> Loaded:
         raise DataError(path, "document is nested too deeply") from exc
     finally:
         loader.dispose()
-    return Loaded(data, walker.lines, walker.raw)
+    return Loaded(data, walker.lines, walker.raw), node
 
 
 _MAP = yaml.MappingNode
@@ -247,9 +253,22 @@ def _represent_decimal(representer: Any, data: Decimal) -> Any:
     return representer.represent_scalar(STR_TAG, str(data), style='"')
 
 
+def _represent_bare(representer: Any, data: Any) -> Any:
+    return representer.represent_scalar(data.tag, str(data))
+
+
+def bare(text: str, tag: str) -> Any:
+    """A scalar written as `text` without quotes, read as `tag` (the canonical text of a
+    float or a timestamp, which no Python value of them writes exactly so)."""
+    scalar = _ruamel()[2](text)
+    scalar.tag = tag
+    return scalar
+
+
 @functools.cache
-def _ruamel() -> tuple[type, type]:
-    """The Text string type and the Representer, built on first use (ruamel is imported lazily).
+def _ruamel() -> tuple[type, type, type]:
+    """The Text string type, the Representer and the Bare scalar type, built on first use
+    (ruamel is imported lazily).
 
     Only values crm writes are Text. Everything else in a file it re-writes keeps ruamel's own
     round-trip form, so a hand-written `newsletter: yes` stays exactly that.
@@ -273,10 +292,16 @@ def _ruamel() -> tuple[type, type]:
                 return True
             return bool(super().ignore_aliases(data))
 
+    class Bare(str):
+        """Text written plain, with the tag `bare()` gives it."""
+
+        tag: str
+
     Representer.add_representer(Text, _represent_text)
     Representer.add_representer(dt.datetime, _represent_datetime)
     Representer.add_representer(Decimal, _represent_decimal)
-    return Text, Representer
+    Representer.add_representer(Bare, _represent_bare)
+    return Text, Representer, Bare
 
 
 def _yaml() -> YAML:
@@ -307,6 +332,18 @@ def to_node(value: Any) -> Any:
         seq.extend(to_node(v) for v in value)
         return seq
     return value
+
+
+@functools.cache
+def _writer() -> YAML:
+    return _yaml()
+
+
+def dump_node(node: Any) -> str:
+    """Text of a tree `to_node` (or crm.store.canonical) built, as `dump_new` writes it."""
+    out = io.StringIO()
+    _writer().dump(node, out)
+    return out.getvalue()
 
 
 def dump_new(data: dict[str, Any]) -> str:
