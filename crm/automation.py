@@ -956,7 +956,7 @@ def _act(work: _Work, rule: Rule, action: Action, rec: Record, event: str) -> st
         links = _links(rec, spec.get("for", ["record"]) if kind == "task" else ["record"])
         assignments.extend((plural, "=", found) for plural, found in links.items())
         if kind == "task":
-            title = fill(spec["title"], values)
+            title = " ".join(fill(spec["title"], values).split())  # one line, whatever it names
             assignments.append(("title", "=", title))
             if spec.get("due"):
                 assignments.append(

@@ -20,9 +20,10 @@ from crm.records import Edit, Record
 
 # What may still change on an issued invoice or credit note: bookkeeping, never what it says.
 # `status` only between the issued statuses (`crm invoice send`), never back to draft.
-# `assert` pins figures for `crm check` (crm.assertions); it is not on the document.
+# `assert` pins figures for `crm check` (crm.assertions); it is not on the document, nor is
+# `fired`, the automation rules' bookkeeping (crm.automation).
 MUTABLE_WHEN_ISSUED = frozenset(
-    {"tags", "custom", "updated", "status", "payments", "reminders", "document", "assert"}
+    {"tags", "custom", "updated", "status", "payments", "reminders", "document", "assert", "fired"}
 )
 ISSUED = ("issued", "sent")
 
@@ -58,7 +59,7 @@ def frozen_problem(rec: Record, after: Mapping[str, Any]) -> str | None:
 
 
 # What may still change on a billed time entry: what is not on the invoice.
-MUTABLE_WHEN_BILLED = frozenset({"tags", "custom", "updated", "notes", "assert"})
+MUTABLE_WHEN_BILLED = frozenset({"tags", "custom", "updated", "notes", "assert", "fired"})
 
 
 def _billed_time_problem(rec: Record, after: Mapping[str, Any]) -> str | None:

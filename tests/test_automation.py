@@ -218,7 +218,7 @@ def issued(crm, billed: Path) -> str:
     return rid
 
 
-def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued):
+def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued, monkeypatch):
     add_rules(billed, CHASE)
     path = billed / "invoices" / f"{issued}.yaml"
     # Due on 2026-12-07: not yet overdue by 7 days on the 13th.
@@ -248,6 +248,13 @@ def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued):
     assert files(billed, "tasks") == [name]
     check = crm("check")
     assert check.ok, check.stdout
+    # `fired:` is bookkeeping, not the document: taking the entry out lets the rule fire again.
+    monkeypatch.setenv("VISUAL", "sed -i -e /^fired:/d -e /chase:/d")
+    edited = crm("invoice", "edit", issued)
+    assert edited.ok, edited.stderr
+    assert "fired" not in load(path)
+    assert crm("rules", "run", "--today", "2026-12-20").stdout.startswith("chase: invoice ")
+    assert len(files(billed, "tasks")) == 2
 
 
 def test_rules_run_dry_run_and_one_rule(crm, billed, issued):
@@ -776,3 +783,60 @@ def test_the_example_hook_logs_stage_changes(crm, example, monkeypatch):
     assert line == (
         "2026-11-23T10:00:00Z Alster Physio Logo-Auffrischung (600.00 EUR): lost -> negotiation"
     )
+
+
+def test_a_status_rule_and_a_pre_delete_hook(crm, repo):
+    add_rules(
+        repo,
+        """
+rules:
+  - name: qualified-lead
+    event: status
+    type: lead
+    status: qualified
+    do:
+      - task: {title: "Send {{ name }} a proposal\\n(from {{ source }})", due: friday}
+      - set: {timeline: "Q1 {{ today }}"}
+""",
+    )
+    assert crm("lead", "add", "Grace Hopper", "--source", "referral").ok
+    assert files(repo, "tasks") == []  # a new lead enters `new`, not `qualified`
+    assert crm("lead", "set", "grace", "status=qualified").ok
+    (name,) = files(repo, "tasks")
+    task = load(repo / "tasks" / name)
+    assert task["title"] == "Send Grace Hopper a proposal (from referral)"
+    assert task["due"] == "2026-11-27" and task["leads"] == ["grace-hopper"]
+    assert load(repo / "leads" / "grace-hopper.yaml")["timeline"] == "Q1 2026-11-23"
+    hook(repo, "pre-delete", 'echo "leads are never removed: $CRM_ID" >&2; exit 1', crm=crm)
+    result = crm("lead", "rm", "grace", "--yes", "--force")
+    assert result.exit_code == 25
+    assert "hooks/pre-delete: leads are never removed: grace-hopper" in result.stderr
+    assert (repo / "leads" / "grace-hopper.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "{{ title.__class__ }}",
+        "{{ title | upper }}",
+        "{% for x in y %}{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ custom }}}",
+    ],
+)
+def test_placeholders_are_field_names_only(crm, folder, title):
+    add_rules(
+        folder,
+        f"""
+rules:
+  - name: r
+    event: add
+    type: deal
+    do:
+      - task: {{title: {json.dumps(title)}}}
+""",
+    )
+    result = crm("check")
+    assert result.exit_code == 1
+    assert "rules.0.do.0.task.title: " in result.stdout
+    no_traceback(result)
