@@ -606,10 +606,11 @@ def _with_comments(text: str, node: yaml.Node | None, emitted: str, path: str) -
             continue
         comment = line[at:].rstrip()
         owner = first.get(i)
-        if owner is None:
+        if owner is None and any(a < at for a, _ in ranges):
+            # the end of a value begun on an earlier line: the key or item it belongs to
             index = bisect.bisect_right(positions, (i, at)) - 1
             owner = outline.starts[index][2] if index >= 0 else None
-        if owner is None:
+        if owner is None:  # beside `---`, `...`, a lone `-` or `}`: above what comes next
             pending.append(comment)
         else:
             beside.setdefault(owner, []).append((at, comment))
