@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -641,16 +640,26 @@ def test_fmt_commits_once_and_a_later_set_changes_one_line(crm, isolated):
     ]
     assert crm("fmt").ok  # nothing left to do: no commit
     assert git(isolated, "log", "--format=%s").splitlines()[0] == "crm: fmt 2 records"
-    time.sleep(1.01)  # a new `updated` second
-    assert crm("contact", "set", "ada", "title=Chief Technology Officer").ok
-    diff = git(isolated, "diff", "-U0", "HEAD~1", "HEAD", "--", "contacts/ada.yaml")
-    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
-    assert sorted(ln.split(":")[0] for ln in changed) == [
-        "+title",
-        "+updated",
-        "-title",
-        "-updated",
-    ]
+    for i, (change, lines) in enumerate(
+        [
+            ("title=Chief Technology Officer", ["title"]),
+            ("address.city=Berlin", ["address", "  city"]),  # new: the mapping and its key
+            ("address.city=Hamburg", ["  city"]),
+            ("tags+=vip", ["tags", "  - vip"]),
+            ("emails+=ada@y.example", ["  - ada@y.example"]),
+        ]
+    ):
+        env = {"CRM_NOW": f"2026-11-2{i}T10:00:00"}  # a new `updated` each time
+        assert crm("contact", "set", "ada", change, env=env).ok
+        diff = git(isolated, "diff", "-U0", "HEAD~1", "HEAD", "--", "contacts/ada.yaml")
+        changed = [
+            ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+        ]
+        added = [ln[1:].split(":")[0] for ln in changed if ln.startswith("+")]
+        removed = [ln[1:].split(":")[0] for ln in changed if ln.startswith("-")]
+        assert sorted(added) == sorted([*lines, "updated"]), (change, diff)
+        assert len(removed) == len(changed) - len(added) <= 2, (change, diff)
+    assert crm("fmt", "--check").ok
 
 
 # -- the examples and large folders -------------------------------------------------------------
