@@ -537,6 +537,14 @@ def test_a_result_that_would_lose_a_comment_is_not_used(monkeypatch):
     )
 
 
+def test_a_file_nested_too_deeply_for_the_writer_is_left_alone():
+    result = fmt_text("name: x\nnotes: " + "[" * 400 + "]" * 400 + "\n")
+    assert result.text is None
+    assert str(result.problems[0]).endswith(
+        "nested too deeply to be put in canonical form; left as it is"
+    )
+
+
 def test_a_result_that_would_read_differently_is_not_used(monkeypatch):
     monkeypatch.setattr(canonical, "_fast_dump", lambda tree: "name: y\n")
     result = fmt_text("title: y\nname: x\n")

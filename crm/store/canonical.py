@@ -103,11 +103,14 @@ def format_text(
 
     `custom` gives the kinds of the custom fields crm.yaml declares for `rtype`.
     """
-    first = _render(text, path, rtype, custom or {})
-    if first.text is None or first.text == text:
-        return first
-    again = _render(first.text, path, rtype, custom or {})
-    problem = _proof(text, first.text, again.text, path)
+    try:
+        first = _render(text, path, rtype, custom or {})
+        if first.text is None or first.text == text:
+            return first
+        again = _render(first.text, path, rtype, custom or {})
+        problem = _proof(text, first.text, again.text, path)
+    except RecursionError:  # nested deeper than the writer goes: one odd file stops no other
+        problem = "is nested too deeply to be put in canonical form; left as it is"
     if problem:
         return Formatted(None, (DataError(path, problem),))
     return first
