@@ -31,8 +31,6 @@ Key = str | int
 KeyPath = tuple[Key, ...]
 
 _STR = yamlio.STR_TAG
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _TIME = "tag:yaml.org,2002:timestamp"
