@@ -68,6 +68,16 @@ currency: {currency}
 git:
   autocommit: {"true" if git else "false"}
 
+# Email (docs/email.md): the SMTP server `crm invoice send`, `crm quote send`, `crm invoice
+# remind` and `crm remind --mail` send through. The password is never kept here: it comes
+# from $CRM_SMTP_PASSWORD or the system keyring (`crm mail password`).
+# mail:
+#   host: smtp.example.com
+#   port: 587                  # default by security: 587 starttls, 465 tls, 25 none
+#   security: starttls         # starttls, tls or none
+#   user: "hello@example.com"
+#   bcc: "hello@example.com"   # a copy of each email to you
+
 # The sales pipeline, in order. Each stage has a name (used in the files), an optional label,
 # the default probability (0-100) that a deal in it is won, and a status: open, won or lost.
 # Several pipelines (sales channels)? Replace `stages:` with, for example:
@@ -160,6 +170,16 @@ billing:
   # reminders:           # payment reminder levels: days after the due date, text, fee
   #   - {{days: 7, text: "A friendly reminder: ..."}}
   #   - {{days: 21, text: "Second reminder: ...", fee: "5.00"}}
+
+# Automation (docs/automation.md): on an event, if a filter (as for --where) holds, do actions.
+# Event rules fire within the command that caused the event; time-based ones (task_overdue,
+# invoice_overdue, quote_expiring) from `crm rules run` (cron), once per record. For example:
+# rules:
+#   - name: follow-up-proposal
+#     event: stage
+#     stage: proposal
+#     do:
+#       - task: {{title: "Follow up on proposal: {{{{ title }}}}", due: 3d}}
 """
 
 
