@@ -290,6 +290,6 @@ def test_the_examples_assert_figures_that_hold(crm, example: Path):
     result = crm("check")
     assert result.exit_code == 1
     assert result.stdout == (
-        "companies/pixelwerft-agentur.yaml:20: assert.open: the company has 0.00 EUR open, "
+        "companies/pixelwerft-agentur.yaml:21: assert.open: the company has 0.00 EUR open, "
         "not 1,904.00 (1,904.00 less)\n"
     )
