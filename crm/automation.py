@@ -566,10 +566,14 @@ _ACTION_PARSERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def problems(config: Config) -> list[Issue]:
+def problems(config: Config, lines: Mapping[str, int] | None = None) -> list[Issue]:
     """What only the whole of crm.yaml tells about its rules: conditions naming custom fields
-    it does not declare, stages no pipeline has."""
+    it does not declare, stages no pipeline has (at their line in crm.yaml, from `lines`)."""
     from crm.config import CONFIG_FILE
+    from crm.models import line_of
+
+    def at(key: str) -> int | None:
+        return line_of(lines, key) if lines else None
 
     out = []
     stages = {s for p in config.pipelines for s in p.stage_names}
@@ -577,13 +581,15 @@ def problems(config: Config) -> list[Issue]:
         if rule.event == "stage" and rule.value and rule.value not in stages:
             out.append(
                 Issue(
-                    CONFIG_FILE, None, f"{rule.key}.stage: no pipeline has a stage '{rule.value}'"
+                    CONFIG_FILE,
+                    at(f"{rule.key}.stage"),
+                    f"{rule.key}.stage: no pipeline has a stage '{rule.value}'",
                 )
             )
         if rule.condition:
             message = condition_problem(rule.condition, rule.types, config)
             if message:
-                out.append(Issue(CONFIG_FILE, None, f"{rule.key}.if: {message}"))
+                out.append(Issue(CONFIG_FILE, at(f"{rule.key}.if"), f"{rule.key}.if: {message}"))
     return out
 
 

@@ -840,3 +840,23 @@ rules:
     assert result.exit_code == 1
     assert "rules.0.do.0.task.title: " in result.stdout
     no_traceback(result)
+
+
+def test_check_reports_a_rule_for_a_stage_no_pipeline_has(crm, folder):
+    add_rules(
+        folder,
+        """
+rules:
+  - name: follow-up
+    event: stage
+    stage: propsal
+    do: [{tag: x}]
+""",
+    )
+    result = crm("check")
+    assert result.exit_code == 1
+    line = next(ln for ln in result.stdout.splitlines() if "propsal" in ln)
+    text = (folder / "crm.yaml").read_text().splitlines()
+    number = int(line.split(":")[1])
+    assert "stage: propsal" in text[number - 1]
+    assert "rules.0.stage: no pipeline has a stage 'propsal'" in line

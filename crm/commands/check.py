@@ -105,7 +105,24 @@ def _folder_wide(
     issues.extend(invoicing.problems(everything, config, read_file))
     issues.extend(assertions.problems(everything, config, dates.today()))  # never cached
     issues.extend(scoring.problems(config))
+    if config.automation:
+        issues.extend(_rule_problems(config))
     return issues
+
+
+def _rule_problems(config: Config) -> list[Issue]:
+    """The rules' problems only the whole of crm.yaml shows, at their lines."""
+    from crm.automation import problems
+    from crm.context import app_context
+    from crm.errors import DataError
+    from crm.store import yamlio
+
+    path = app_context().root / "crm.yaml"
+    try:
+        lines = yamlio.parse(yamlio.decode(path.read_bytes(), "crm.yaml"), "crm.yaml").lines
+    except (OSError, DataError):
+        lines = {}
+    return problems(config, lines)
 
 
 def _unreadable(problems: Iterable[DataError], text_of: Callable[[str], str | None]) -> list[Issue]:
