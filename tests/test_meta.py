@@ -92,6 +92,7 @@ LAYERS = {
         "ledger",
         "assertions",
         "einvoice",
+        "changes",
     },
     "presentation": {"output", "editor", "render", "mail"},
     "store": {"automation"},  # rules and hooks, run inside the store's transactions
