@@ -636,3 +636,19 @@ def test_options_that_mean_nothing_are_refused(crm, billed, issued, smtp):
     assert result.exit_code == 2 and "--no-email sends none" in result.stderr
     assert smtp.inbox.envelopes == [] and not (billed / "x.eml").exists()
     assert shown(crm, "invoice", issued)["status"] == "issued"
+
+
+def test_a_pre_hook_refusing_the_change_stops_the_email_too(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    hook = billed / "hooks" / "pre-add"
+    hook.parent.mkdir()
+    hook.write_text("#!/bin/sh\necho 'not on Sundays' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    assert crm("hooks", "trust", "pre-add").ok
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 25, result.stderr
+    assert "not on Sundays" in result.stderr and "sent" not in result.stderr
+    no_traceback(result)
+    assert smtp.inbox.messages == []
+    _unchanged(billed, issued, before)

@@ -13,7 +13,7 @@ import typer
 from crm import dates, output
 from crm.commands._records import scan
 from crm.context import AppContext
-from crm.errors import RefusedError, ValidationError
+from crm.errors import ValidationError
 from crm.models import ACTIVITY, COMPANY, CONTACT, DEAL
 from crm.records import Edit, Record
 
@@ -154,6 +154,7 @@ def send(
         mail.write_eml(message, path)
         output.info(f"Wrote the email to {path} (not sent; nothing changed)")
         return
+    tx.prepare()  # rules and pre- hooks first: a refused change sends nothing
     mail.deliver(mail.settings_of(ctx.config), message)
 
 
@@ -212,14 +213,6 @@ def log_email(
     day = dates.local_date(tx.now).isoformat()
     base = slugify(f"{day}-email-{slugify(owner.title, fallback='email')}")
     return tx.create(ACTIVITY, body, base=base)
-
-
-def refused_after_sending(exc: RefusedError) -> RefusedError:
-    """A pre- hook refused recording an email that had already gone out: say so."""
-    return RefusedError(
-        f"the email was sent, but recording it was refused: {exc.message}",
-        hint=f"record it by hand: {exc.hint}" if exc.hint else "record it by hand (--no-email)",
-    )
 
 
 def refuse_mail_for(

@@ -309,59 +309,55 @@ def _email_invoice(
         MIME_TYPES,
         addressed,
         file_name,
-        refused_after_sending,
         require_mail,
         sent_notice,
     )
     from crm.commands._email import send as send_email
-    from crm.errors import DataError, RefusedError
+    from crm.errors import DataError
 
     require_mail(ctx, "mark it sent", eml=eml, dry_run=dry_run)
-    try:
-        with ctx.store.transaction(dry_run=dry_run) as tx:
-            rec = find(ctx, INVOICE, ref)
-            status = str(rec.data.get("status") or "draft")
-            if status not in allowed:
-                raise ConflictError(
-                    f"invoice {rec.data.get('number') or rec.id} is {status}",
-                    hint="issue it first: crm invoice issue"
-                    if status == "draft"
-                    else "--again sends it once more",
-                )
-            document = rec.data.get("document")
-            fmt = str(document.get("format") or "") if isinstance(document, dict) else ""
-            data = stored_document(ctx, rec, fmt) if fmt else None
-            if data is None:
-                raise DataError(
-                    rec.path,
-                    "its kept document is missing, so there is nothing to attach",
-                    hint="see `crm check`; `crm invoice send --no-email` marks it sent",
-                )
-            addresses, recipient, owner = addressed(ctx, rec, to)
-            number = rec.data.get("number")
-            message = mail.compose(
-                ctx.config,
-                ctx.root,
-                "invoice_email",
-                {**context_of(ctx, rec), "recipient": recipient},
-                to=addresses,
-                cc=cc or (),
-                attachments=[(f"{file_name('invoice', number)}.{fmt}", data, MIME_TYPES[fmt])],
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = find(ctx, INVOICE, ref)
+        status = str(rec.data.get("status") or "draft")
+        if status not in allowed:
+            raise ConflictError(
+                f"invoice {rec.data.get('number') or rec.id} is {status}",
+                hint="issue it first: crm invoice issue"
+                if status == "draft"
+                else "--again sends it once more",
             )
-            tx.update(rec, [Edit("set", ("status",), "sent")])
-            buyer, _ = parties(ctx, rec)
-            send_email(
-                ctx,
-                tx,
-                message,
-                about=rec,
-                customer=buyer,
-                also=[owner] if owner is not None else [],
-                eml=eml,
-                default_eml=file_name("invoice", number),
+        document = rec.data.get("document")
+        fmt = str(document.get("format") or "") if isinstance(document, dict) else ""
+        data = stored_document(ctx, rec, fmt) if fmt else None
+        if data is None:
+            raise DataError(
+                rec.path,
+                "its kept document is missing, so there is nothing to attach",
+                hint="see `crm check`; `crm invoice send --no-email` marks it sent",
             )
-    except RefusedError as exc:
-        raise refused_after_sending(exc) from exc  # hooks run only once it was sent
+        addresses, recipient, owner = addressed(ctx, rec, to)
+        number = rec.data.get("number")
+        message = mail.compose(
+            ctx.config,
+            ctx.root,
+            "invoice_email",
+            {**context_of(ctx, rec), "recipient": recipient},
+            to=addresses,
+            cc=cc or (),
+            attachments=[(f"{file_name('invoice', number)}.{fmt}", data, MIME_TYPES[fmt])],
+        )
+        tx.update(rec, [Edit("set", ("status",), "sent")])
+        buyer, _ = parties(ctx, rec)
+        send_email(
+            ctx,
+            tx,
+            message,
+            about=rec,
+            customer=buyer,
+            also=[owner] if owner is not None else [],
+            eml=eml,
+            default_eml=file_name("invoice", number),
+        )
     if dry_run:
         output.emit_diff(tx.changes)
     else:
@@ -518,37 +514,29 @@ def remind(
         )
         default = "pdf" if ctx.config.billing.pdf else "html"
         chosen = doc_format(fmt, out) if fmt or out else default
-    from crm.errors import RefusedError
 
     today = dates.today()
     message = None
-    try:
-        with ctx.store.transaction(dry_run=dry_run) as tx:
-            rec = find(ctx, INVOICE, ref)
-            letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
-            entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
-            if letter.fee:
-                entry["fee"] = str(letter.fee)
-            sent = [*(rec.data.get("reminders") or []), entry]
-            tx.update(rec, [Edit("set", ("reminders",), sent)])
-            reminder = {
-                "level": letter.level,
-                "text": letter.reminder.text,
-                "fee": str(letter.fee),
-                "total": str(letter.total),
-                "days_overdue": letter.days_overdue,
-            }
-            data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
-            if not no_email:
-                message = _email_reminder(ctx, tx, rec, reminder, data, chosen, to, cc, eml, out)
-            elif not dry_run:
-                write_output(data, out, chosen)  # before the reminder is recorded: both or neither
-    except RefusedError as exc:
-        if message is None:
-            raise
-        from crm.commands._email import refused_after_sending
-
-        raise refused_after_sending(exc) from exc
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = find(ctx, INVOICE, ref)
+        letter = dunning(rec, ctx.config, credit_notes(ctx), today, level)
+        entry: dict[str, Any] = {"date": today.isoformat(), "level": letter.level}
+        if letter.fee:
+            entry["fee"] = str(letter.fee)
+        sent = [*(rec.data.get("reminders") or []), entry]
+        tx.update(rec, [Edit("set", ("reminders",), sent)])
+        reminder = {
+            "level": letter.level,
+            "text": letter.reminder.text,
+            "fee": str(letter.fee),
+            "total": str(letter.total),
+            "days_overdue": letter.days_overdue,
+        }
+        data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
+        if not no_email:
+            message = _email_reminder(ctx, tx, rec, reminder, data, chosen, to, cc, eml, out)
+        elif not dry_run:
+            write_output(data, out, chosen)  # before the reminder is recorded: both or neither
     if dry_run:
         output.emit_diff(tx.changes)
     elif message is not None:

@@ -26,7 +26,7 @@ from crm.commands._email import CcOpt, EmlOpt, NoEmailOpt, ToOpt
 from crm.commands._options import DryRunOpt, RefArg, TagOpt
 from crm.commands._records import done, find, record_app, resolver
 from crm.context import app_context
-from crm.errors import ConflictError, RefusedError, ValidationError
+from crm.errors import ConflictError, ValidationError
 from crm.models import DEAL, QUOTE, QUOTE_STATUSES
 from crm.records import Edit, Record, deal_stage, plan
 
@@ -151,50 +151,46 @@ def send(
         MIME_TYPES,
         addressed,
         file_name,
-        refused_after_sending,
         require_mail,
     )
     from crm.commands._email import send as send_email
     from crm.records import apply
 
     require_mail(ctx, "number it and mark it sent", eml=eml, dry_run=dry_run)
-    try:
-        with ctx.store.transaction(dry_run=dry_run) as tx:
-            rec = find(ctx, QUOTE, ref)
-            status = str(rec.data.get("status") or "draft")
-            if status != "draft":
-                raise ConflictError(
-                    f"quote {rec.data.get('number') or rec.id} is {status}",
-                    hint="only a draft is sent; `crm quote render` gives its document again",
-                )
-            planned = edits(tx, rec)
-            numbered = replace(rec, data=apply(rec.data, planned))
-            fmt = "pdf" if ctx.config.billing.pdf else "html"
-            data = render_bytes(ctx, numbered, fmt)
-            addresses, recipient, owner = addressed(ctx, numbered, to)
-            number = numbered.data.get("number")
-            message = mail.compose(
-                ctx.config,
-                ctx.root,
-                "quote_email",
-                {**context_of(ctx, numbered), "recipient": recipient},
-                to=addresses,
-                cc=cc or (),
-                attachments=[(f"{file_name('quote', number)}.{fmt}", data, MIME_TYPES[fmt])],
+    with ctx.store.transaction(dry_run=dry_run) as tx:
+        rec = find(ctx, QUOTE, ref)
+        status = str(rec.data.get("status") or "draft")
+        if status != "draft":
+            raise ConflictError(
+                f"quote {rec.data.get('number') or rec.id} is {status}",
+                hint="only a draft is sent; `crm quote render` gives its document again",
             )
-            tx.update(rec, planned)
-            send_email(
-                ctx,
-                tx,
-                message,
-                about=numbered,
-                customer=_buyer(rec),
-                also=[owner] if owner is not None else [],
-                eml=eml,
-                default_eml=file_name("quote", number),
-            )
-    except RefusedError as exc:
-        raise refused_after_sending(exc) from exc  # hooks run only once it was sent
+        planned = edits(tx, rec)
+        numbered = replace(rec, data=apply(rec.data, planned))
+        fmt = "pdf" if ctx.config.billing.pdf else "html"
+        data = render_bytes(ctx, numbered, fmt)
+        addresses, recipient, owner = addressed(ctx, numbered, to)
+        number = numbered.data.get("number")
+        message = mail.compose(
+            ctx.config,
+            ctx.root,
+            "quote_email",
+            {**context_of(ctx, numbered), "recipient": recipient},
+            to=addresses,
+            cc=cc or (),
+            attachments=[(f"{file_name('quote', number)}.{fmt}", data, MIME_TYPES[fmt])],
+        )
+        tx.update(rec, planned)
+        send_email(
+            ctx,
+            tx,
+            message,
+            about=numbered,
+            customer=_buyer(rec),
+            also=[owner] if owner is not None else [],
+            eml=eml,
+            default_eml=file_name("quote", number),
+        )
     if dry_run:
         output.emit_diff(tx.changes)
     else:

@@ -381,6 +381,7 @@ class Transaction:
         self.rules = True  # fire event rules (off where rules make the changes: `crm rules run`)
         self.events: list[Any] = []  # what happened, for the on- hooks (crm.automation)
         self.commit: str | None = None  # the commit made of these changes, if any
+        self._prepared = False
 
     def __enter__(self) -> Transaction:
         if not self.dry_run:
@@ -408,13 +409,21 @@ class Transaction:
 
             automation.after_write(self)  # the lock released: an on- hook may run crm itself
 
+    def prepare(self) -> None:
+        """Fire the event rules and run the pre- hooks now, on what is staged so far: before
+        the block does what cannot be taken back (sends an email), so a hook refusing the
+        change stops that too. Stage everything first: later changes meet no rule or hook."""
+        from crm import automation
+
+        if self._staged and self.automate and not self._prepared:
+            automation.before_write(self)
+        self._prepared = True
+
     def _finish(self) -> bool:
         """Write (and commit) what is staged; whether anything was written."""
-        from crm import automation
         from crm.store import git
 
-        if self._staged and self.automate:
-            automation.before_write(self)
+        self.prepare()
         if self.dry_run or not self._staged:
             return False
         self._commit()
