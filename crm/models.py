@@ -359,6 +359,13 @@ ACTIVITY = RecordType(
         Field(name="duration", kind=Kind.MINUTES, help="How long, in minutes (30m, 1h)."),
         Field(name="text", kind=Kind.LONGTEXT, required=True, help="What happened."),
         *_links(),
+        Field(
+            name="invoice",
+            kind=Kind.REF,
+            target="invoice",
+            help="The invoice an email carried (crm invoice send, remind).",
+        ),
+        Field(name="quote", kind=Kind.REF, target="quote", help="The quote an email carried."),
         Field(name="tags", kind=Kind.TAGS, aliases=("tag",), help="Tags (repeatable)."),
         Field(name="custom", kind=Kind.CUSTOM, help="Custom fields declared in crm.yaml."),
         _fired(),
