@@ -92,7 +92,7 @@ def test_the_command_line_names_a_commit_of_several_files(repo):
     )
     result = run_process("lead", "convert", "grace", "--deal", "Intranet", cwd=repo)
     assert result.returncode == 0, result.stderr
-    assert commits(repo)[0] == "crm: crm lead convert grace --deal Intranet"
+    assert commits(repo)[0] == "crm: lead convert grace --deal Intranet"
 
 
 def test_a_hand_staged_change_is_never_swept_in(repo, crm):
@@ -267,7 +267,7 @@ def test_undo_takes_back_the_last_crm_commit_then_the_one_before(repo, crm):
     assert not (repo / "contacts" / "ada-lovelace.yaml").exists()
     assert commits(repo)[0] == "crm: undo add contact ada-lovelace"
     nothing = crm("undo")
-    assert nothing.exit_code == 27 and "no change made by crm" in nothing.stderr
+    assert nothing.exit_code == 27 and "no change of yours made by crm" in nothing.stderr
 
 
 def test_undo_refuses_with_a_dirty_work_tree(repo, crm):
@@ -470,3 +470,72 @@ def test_undo_never_takes_back_an_issued_invoice_but_may_take_back_a_payment(
     assert taken_back.ok, taken_back.stderr
     assert "payments" not in (repo / "invoices" / f"{rid}.yaml").read_text()
     assert crm("undo").exit_code == 23  # next in line: the issue itself
+
+
+def test_edits_made_outside_crm_are_committed_apart_and_undo_keeps_them(repo, crm):
+    assert crm("contact", "add", "Ada Lovelace").ok
+    path = repo / "contacts" / "ada-lovelace.yaml"
+    path.write_text(path.read_text() + "notes: Met her at the fair\n")  # not committed
+    assert crm("contact", "set", "ada", "title=CTO").ok
+    subjects = commits(repo)
+    assert subjects[0] == "crm: set contact ada-lovelace (title)"
+    assert subjects[1] == "Edits of contacts/ada-lovelace.yaml made outside crm"
+    assert "+notes" not in git(repo, "show", "-U0", "HEAD", "--format=")  # crm's change only
+    assert crm("undo").ok
+    text = path.read_text()
+    assert "Met her at the fair" in text and "CTO" not in text
+
+
+def test_a_file_crm_could_not_commit_before_is_committed_on_its_own(repo, crm):
+    hook = repo / ".git" / "hooks" / "commit-msg"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    assert crm("contact", "add", "Bob Builder").ok  # written, not committed
+    hook.unlink()
+    assert crm("contact", "set", "bob", "title=Boss").ok
+    assert commits(repo)[:2] == [
+        "crm: set contact bob-builder (title)",
+        "Edits of contacts/bob-builder.yaml made outside crm",
+    ]
+    assert crm("undo").ok
+    assert (repo / "contacts" / "bob-builder.yaml").exists()  # only the title is taken back
+
+
+def test_on_a_detached_head_crm_writes_but_does_not_commit(repo, crm):
+    git(repo, "checkout", "-q", "--detach")
+    result = crm("contact", "add", "Ada Lovelace")
+    assert result.ok and "HEAD is detached" in result.stderr
+    assert commits(repo) == ["crm: init"]
+
+
+def test_undo_skips_a_partners_changes_and_survives_a_rebase(shared, crm, monkeypatch):
+    mine, partner = shared
+    assert crm("contact", "add", "Eve Example").ok
+    assert crm("contact", "set", "eve", "title=Boss").ok
+    assert crm("undo").ok  # the title, taken back
+    partner_env = {"GIT_AUTHOR_EMAIL": "bob@example.com", "GIT_COMMITTER_EMAIL": "bob@example.com"}
+    assert (
+        run_process("contact", "add", "Grace Hopper", cwd=partner, env=partner_env).returncode == 0
+    )
+    assert run_process("sync", cwd=partner, env=partner_env).returncode == 0
+    assert crm("sync").ok  # my three commits rebased onto Bob's: new commit ids
+    dry = crm("undo", "--dry-run")
+    assert dry.ok and "add contact eve-example" in dry.stdout  # not Bob's, not the undone title
+    assert crm("undo").ok
+    assert not (mine / "contacts" / "eve-example.yaml").exists()
+    assert (mine / "contacts" / "grace-hopper.yaml").exists()
+
+
+def test_a_change_of_thousands_of_files_is_one_commit(repo):
+    from crm.store import git as store_git
+    from crm.store.repo import Change
+
+    changes = []
+    for i in range(3000):
+        name = f"contacts/person-{i:05d}-with-a-rather-long-name-to-fill-the-line.yaml"
+        (repo / name).write_text(f"name: Person {i}\n")
+        changes.append(Change(name, None, f"name: Person {i}\n"))
+    sha = store_git.autocommit(repo, changes, "import 3000 contacts")
+    assert sha is not None
+    assert commits(repo)[0] == "crm: import 3000 contacts"
+    assert len(files_of(repo)) == 3000

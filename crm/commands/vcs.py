@@ -215,7 +215,7 @@ def undo(
         busy = git.operation_in_progress(repo)
         if busy:
             raise GitError(f"{busy} is in progress", hint="finish or abort it first")
-        target, later = _undo_target(git.recent_commits(ctx.root))
+        target, later = _undo_target(git.recent_commits(ctx.root), git.identity(ctx.root))
         changed = set(target.files)
         for commit in later:
             common = sorted(changed & set(commit.files))
@@ -241,7 +241,7 @@ def undo(
             return
         if interactive() and not yes and not typer.confirm(f"Undo “{what}”?", default=True):
             raise typer.Exit(1)
-        reverted = git.run(ctx.root, "revert", "--no-commit", target.sha)
+        reverted = git.run(ctx.root, "revert", "--no-commit", target.sha, timeout=None)
         if reverted.returncode != 0:
             git.run(ctx.root, "revert", "--abort")
             raise GitError(f"git revert failed: {git.first_line(reverted.stderr)}")
@@ -249,12 +249,18 @@ def undo(
 
         message = (
             f"crm: undo {what}\n\nThis takes back {target.sha}.\n\n"
-            f"{git.UNDO_TRAILER}: {target.sha}\n{git.TRAILER}: {__version__}\n"
+            f"{git.UNDO_TRAILER}: {target.change or target.sha}\n{git.TRAILER}: {__version__}\n"
         )
-        result = git.run(ctx.root, "commit", "-q", "-F", "-", input=message)
+        result = git.run(ctx.root, "commit", "-q", "-F", "-", input=message, timeout=None)
         if result.returncode != 0:
             git.run(ctx.root, "revert", "--abort")
             git.run(ctx.root, "reset", "-q", "--merge")
+            if "nothing to commit" in result.stdout + result.stderr:
+                raise GitError(
+                    f"{target.sha[:10]} ({target.subject}) changes nothing any more: "
+                    "it was taken back already",
+                    hint="revert it by hand with git if you must",
+                )
             raise GitError(f"git commit failed: {git.first_line(result.stderr or result.stdout)}")
     output.info(f"Undid {target.sha[:10]}: {what}")
 
@@ -301,21 +307,22 @@ def _refuse_frozen(root: Path, target: Commit) -> None:
             )
 
 
-def _undo_target(commits: list[Commit]) -> tuple[Commit, list[Commit]]:
-    """The newest crm commit not yet undone, and the commits since that still stand."""
+def _undo_target(commits: list[Commit], me: str) -> tuple[Commit, list[Commit]]:
+    """The newest crm commit of yours (authored as `me`) not yet undone, and the commits since
+    that still stand (a partner's among them)."""
     undone: set[str] = set()
     later: list[Commit] = []
     for commit in commits:
         if commit.undoes:
             undone.add(commit.undoes)
             continue
-        if commit.sha in undone:
+        if commit.ids & undone:
             continue
-        if commit.crm and commit.parents == 1:
+        if commit.crm and commit.parents == 1 and (not me or commit.email == me):
             return commit, later
         later.append(commit)
     raise GitError(
-        "no change made by crm to undo",
+        "no change of yours made by crm to undo",
         hint="crm commits its changes when git.autocommit is on in crm.yaml",
     )
 

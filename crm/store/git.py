@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 _SEPARATOR = "\x1f"
 TRAILER = "Crm-Version"  # marks a commit crm made: the ones `crm undo` takes back
-UNDO_TRAILER = "Crm-Undoes"
+UNDO_TRAILER = "Crm-Undoes"  # on an undo: the Crm-Change it took back
+CHANGE_TRAILER = "Crm-Change"  # a crm commit's own id, which a rebase keeps
 AUTOCOMMIT_ENV = "CRM_AUTOCOMMIT"  # set while crm commits: its own pre-commit hook stands aside
 _IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 
@@ -29,9 +30,18 @@ command_line: list[str] | None = None
 
 
 def run(
-    root: Path, *args: str, input: str | None = None, check: bool = False, timeout: float = 60
+    root: Path,
+    *args: str,
+    input: str | None = None,
+    check: bool = False,
+    timeout: float | None = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """`git ARGS` in `root`; GitError when git is missing, or (`check`) when it fails."""
+    """`git ARGS` in `root`; GitError when git is missing, or (`check`) when it fails.
+
+    `timeout=None` for what changes the repository (commit, revert, rebase): a git killed
+    half-way would leave its index.lock behind. A read that takes too long is asked to stop
+    (SIGTERM, so git cleans up) before it is killed.
+    """
     env = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
@@ -39,33 +49,47 @@ def run(
         "LC_ALL": "C",  # messages parsed below are git's English ones
     }
     try:
-        result = subprocess.run(
+        process = subprocess.Popen(
             ["git", *args],
             cwd=root,
-            input=input,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
             env=env,
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise GitError(
             "git is not installed", hint="install git to use history, undo, sync"
         ) from exc
+    except OSError as exc:  # E2BIG: too many file names for one command line
+        raise GitError(f"git {args[0]} could not start: {exc.strerror or exc}") from exc
+    try:
+        out, err = process.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        process.terminate()
+        try:
+            process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
         raise GitError(f"git {args[0]} took longer than {timeout:.0f} s") from exc
+    result = subprocess.CompletedProcess(["git", *args], process.returncode, out, err)
     if check and result.returncode != 0:
         raise GitError(f"git {args[0]} failed: {first_line(result.stderr or result.stdout)}")
     return result
 
 
 def first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:  # git's own verdict, rather than the hints around it
+    """git's verdict in one line: its error, with the first file it names after a colon."""
+    raw = [line for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in raw]
+    for i, line in enumerate(lines):  # git's own verdict, rather than the hints around it
         if line.startswith(("fatal:", "error:", "CONFLICT")):
+            if line.endswith(":") and i + 1 < len(raw) and raw[i + 1][:1] in ("\t", " "):
+                return f"{line} {lines[i + 1]}"
             return line
     return lines[0] if lines else "no message"
 
@@ -113,10 +137,20 @@ def operation_in_progress(repo: Repo) -> str | None:
 # -- commits of crm's own changes -----------------------------------------------------------
 
 
-def autocommit(root: Path, changes: Sequence[Change], message: str | None = None) -> str | None:
-    """Commit exactly the files of `changes` (nothing else staged goes with them); the commit's
-    id, or None with a notice when it could not be made. The files are written either way."""
-    paths = sorted({change.path for change in changes})
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What `before_write` learnt of the files a transaction is about to write."""
+
+    root: Path
+    paths: tuple[str, ...]
+    tracked: frozenset[str]  # known to git (in HEAD or the index)
+
+
+def before_write(root: Path, paths: Sequence[str], *, keep: bool = True) -> Pending | None:
+    """Make ready to commit `paths` once they are written: None (with a notice) when no commit
+    can be made. Edits made outside crm to these files and not yet committed are committed
+    first, on their own: crm's commit then holds crm's change only, and `crm undo` never takes
+    back work of yours."""
     if not paths:
         return None
     repo = repo_of(root)
@@ -127,29 +161,150 @@ def autocommit(root: Path, changes: Sequence[Change], message: str | None = None
     if busy:
         notice(f"not committed: {busy} is in progress; commit these changes when it is done")
         return None
+    if not _on_branch(repo):
+        notice("not committed: HEAD is detached (no branch); check out a branch to commit")
+        return None
     try:
-        tracked = set(_lines(run(root, "ls-files", "-z", "--", *paths), "\0"))
-        untracked = [p for p in paths if p not in tracked and (root / p).exists()]
-        if untracked:
-            ignored = set(_lines(run(root, "check-ignore", "-z", "--", *untracked), "\0"))
-            untracked = [p for p in untracked if p not in ignored]
-            if untracked:
-                run(root, "add", "--", *untracked, check=True)
-        named = sorted({*(p for p in paths if p in tracked), *untracked})
+        status = _status(root, paths)
+        dirty = sorted(status)
+        tracked = frozenset(p for p, code in status.items() if code != "??") | frozenset(
+            p for p in paths if p not in status and (root / p).exists()
+        )
+        if dirty and keep:
+            _keep_outside_edits(root, dirty, status)
+            tracked |= frozenset(dirty)
+    except GitError as exc:
+        notice(f"not committed: {exc}")
+        return None
+    return Pending(root, tuple(sorted(set(paths))), tracked)
+
+
+def _on_branch(repo: Repo) -> bool:
+    try:
+        head = (repo.git_dir / "HEAD").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # let git itself decide
+    return head.startswith("ref:")
+
+
+def _status(root: Path, paths: Sequence[str]) -> dict[str, str]:
+    """git's two-letter status of each of `paths` that is not clean (?? untracked)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(paths):
+        result = run(
+            root, "status", "--porcelain", "-z", "--untracked-files=all", "--", *chunk, check=True
+        )
+        entries = iter(result.stdout.split("\0"))
+        for entry in entries:
+            if len(entry) < 4:
+                continue
+            code, path = entry[:2], entry[3:]
+            if code[0] in "RC":
+                next(entries, None)  # the name it had before
+            out[path] = code
+    return out
+
+
+def _chunks(paths: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """File names in batches a command line can hold."""
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
+
+
+def _keep_outside_edits(root: Path, dirty: Sequence[str], status: dict[str, str]) -> None:
+    """Commit the files' present state, changed outside crm, before crm changes them."""
+    from crm import __version__
+
+    untracked = [p for p in dirty if status.get(p) == "??"]
+    if untracked:
+        _add(root, untracked)
+    names = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+    command = " ".join(_quote(arg) for arg in command_line) if command_line else "crm"
+    text = (
+        f"Edits of {names} made outside crm\n\n"
+        f"Committed on their own before `{command}` changed the same files, so that its\n"
+        f"commit holds its change only.\n\nCrm-Kept: {__version__}\n"
+    )
+    result = _commit(root, dirty, text)
+    if result.returncode != 0:
+        raise GitError(f"git commit failed: {first_line(result.stderr or result.stdout)}")
+
+
+def _add(root: Path, paths: Sequence[str]) -> None:
+    run(
+        root,
+        "add",
+        "--pathspec-from-file=-",
+        "--pathspec-file-nul",
+        input="\0".join(paths),
+        check=True,
+        timeout=None,
+    )
+
+
+def _commit(root: Path, paths: Sequence[str], text: str) -> subprocess.CompletedProcess[str]:
+    """`git commit --only` of exactly `paths`, with the message `text`."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", prefix=".crm-msg-", suffix=".txt", delete=False
+    ) as handle:
+        handle.write(text)
+    try:
+        return run(
+            root,
+            "commit",
+            "-q",
+            "--only",
+            "-F",
+            handle.name,
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input="\0".join(paths),
+            timeout=None,
+        )
+    finally:
+        os.unlink(handle.name)
+
+
+def after_write(
+    pending: Pending, changes: Sequence[Change], message: str | None = None
+) -> str | None:
+    """Commit exactly the files of `changes` (nothing else staged goes with them); the commit's
+    id, or None with a notice when it could not be made. The files are written either way."""
+    root = pending.root
+    try:
+        present = [p for p in pending.paths if (root / p).exists()]
+        new = [p for p in present if p not in pending.tracked]
+        if new:
+            ignored: set[str] = set()
+            for chunk in _chunks(new):
+                found = run(root, "check-ignore", "-z", "--", *chunk)
+                ignored.update(_lines(found, "\0"))
+            new = [p for p in new if p not in ignored]
+            if new:
+                _add(root, new)
+        named = sorted({*(p for p in pending.paths if p in pending.tracked), *new})
         if not named:
             return None
-        text = commit_message(changes, message)
-        result = run(root, "commit", "-q", "--only", "-F", "-", "--", *named, input=text)
+        result = _commit(root, named, commit_message(changes, message))
         if result.returncode != 0:
             why = first_line(result.stderr or result.stdout)
             if "user.email" in result.stderr or "identity" in result.stderr:
                 why = "set git's user.name and user.email"
+            elif "nothing to commit" in result.stdout + result.stderr:
+                return None  # written as it was committed already
             notice(f"changes written but not committed: {why}")
             return None
         return run(root, "rev-parse", "HEAD", check=True).stdout.strip()
     except GitError as exc:
         notice(f"changes written but not committed: {exc}")
         return None
+
+
+def autocommit(root: Path, changes: Sequence[Change], message: str | None = None) -> str | None:
+    """Commit files already written (`before_write`, then `after_write`)."""
+    pending = before_write(root, [change.path for change in changes], keep=False)
+    return after_write(pending, changes, message) if pending is not None else None
 
 
 def _lines(result: subprocess.CompletedProcess[str], sep: str = "\n") -> list[str]:
@@ -167,7 +322,8 @@ def commit_message(changes: Sequence[Change], subject: str | None = None) -> str
         if len(lines) == 1:
             subject = lines[0]
         elif command_line:
-            subject = " ".join(_quote(arg) for arg in command_line)
+            words = command_line[1:] if command_line[:1] == ["crm"] else command_line
+            subject = " ".join(_quote(arg) for arg in words)
         elif lines:
             subject = f"{lines[0]} and {len(lines) - 1} more"
         else:
@@ -177,7 +333,10 @@ def commit_message(changes: Sequence[Change], subject: str | None = None) -> str
         subject = subject[:99] + "…"
     listed = lines + kept if len(lines) > 1 or kept else []
     body = "".join(f"- {line}\n" for line in listed) + "\n" if listed else ""
-    return f"crm: {subject}\n\n{body}{TRAILER}: {__version__}\n"
+    import uuid
+
+    change = uuid.uuid4().hex[:16]  # survives a rebase, unlike the commit's id
+    return f"crm: {subject}\n\n{body}{CHANGE_TRAILER}: {change}\n{TRAILER}: {__version__}\n"
 
 
 def _quote(arg: str) -> str:
@@ -456,44 +615,72 @@ class Commit:
     sha: str
     subject: str
     crm: bool  # made by crm (its trailer)
-    undoes: str | None  # the commit an undo took back
+    change: str | None  # crm's id of the change, kept by a rebase
+    undoes: str | None  # the change (or, from older versions, the commit) an undo took back
     files: tuple[str, ...]  # paths from the top of the work tree
     parents: int
+    email: str  # the author's
+
+    @property
+    def ids(self) -> set[str]:
+        """What an undo of this commit names it by."""
+        return {self.sha, *([self.change] if self.change else [])}
 
 
 def recent_commits(root: Path, limit: int = 500) -> list[Commit]:
     """The commits of HEAD's first-parent line, newest first."""
+    trailer = "%(trailers:key={},valueonly,separator=%x2C)"
     result = run(
         root,
         "log",
         f"-{limit}",
         "--first-parent",
+        "--diff-merges=first-parent",
         "--name-only",
         "-z",
-        f"--format=%x1e%H{_SEPARATOR}%P{_SEPARATOR}%s{_SEPARATOR}"
-        f"%(trailers:key={TRAILER},valueonly,separator=%x2C){_SEPARATOR}"
-        f"%(trailers:key={UNDO_TRAILER},valueonly,separator=%x2C){_SEPARATOR}",
+        "--format=%x1e"
+        + _SEPARATOR.join(
+            [
+                "%H",
+                "%P",
+                "%ae",
+                "%s",
+                trailer.format(TRAILER),
+                trailer.format(CHANGE_TRAILER),
+                trailer.format(UNDO_TRAILER),
+                "",
+            ]
+        ),
     )
     if result.returncode != 0:
         return []
     out = []
     for chunk in result.stdout.split("\x1e")[1:]:
         parts = chunk.split(_SEPARATOR)
-        if len(parts) < 6:
+        if len(parts) < 8:
             continue
-        sha, parents, subject, version, undoes, rest = parts[:6]
+        sha, parents, email, subject, version, change, undoes, rest = parts[:8]
         files = tuple(f.strip("\n") for f in rest.split("\0") if f.strip("\n"))
         out.append(
             Commit(
                 sha=sha,
                 subject=subject,
                 crm=bool(version.strip()),
+                change=change.strip() or None,
                 undoes=undoes.strip() or None,
                 files=files,
                 parents=len(parents.split()),
+                email=email,
             )
         )
     return out
+
+
+def identity(root: Path) -> str:
+    """The email address git would author a commit with here ("" if unknown)."""
+    result = run(root, "var", "GIT_AUTHOR_IDENT")
+    ident = result.stdout.strip()
+    return ident[ident.find("<") + 1 : ident.find(">")] if "<" in ident else ""
 
 
 def dirty(root: Path) -> list[str]:

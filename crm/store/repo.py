@@ -426,9 +426,12 @@ class Transaction:
         self.prepare()
         if self.dry_run or not self._staged:
             return False
+        pending = None
+        if self.store.settings().git.autocommit:  # before the write: edits made outside crm
+            pending = git.before_write(self.store.root, [c.path for c in self.changes])
         self._commit()
-        if self.store.settings().git.autocommit:
-            self.commit = git.autocommit(self.store.root, self.changes, self.message)
+        if pending is not None:
+            self.commit = git.after_write(pending, self.changes, self.message)
         return True
 
     @property
