@@ -539,3 +539,18 @@ def test_a_change_of_thousands_of_files_is_one_commit(repo):
     assert sha is not None
     assert commits(repo)[0] == "crm: import 3000 contacts"
     assert len(files_of(repo)) == 3000
+
+
+def test_history_compares_each_commit_with_its_own_parent_across_a_merge(repo, crm):
+    assert crm("contact", "add", "Ada Lovelace", "--title", "Prof").ok
+    git(repo, "checkout", "-q", "-b", "side")
+    assert crm("contact", "set", "ada", "title=Dr").ok
+    git(repo, "checkout", "-q", "-")
+    assert crm("contact", "set", "ada", "tags+=vip").ok
+    assert crm("hooks", "install").ok
+    git(repo, "merge", "-q", "--no-edit", "side")
+    assert "title: Dr" in (repo / "contacts" / "ada-lovelace.yaml").read_text()
+    entries = json.loads(crm("history", "ada", "-f", "json").stdout)
+    by_subject = {e["subject"]: [c["field"] for c in e["changes"]] for e in entries}
+    assert by_subject["crm: set contact ada-lovelace (title)"] == ["title"]
+    assert by_subject["crm: set contact ada-lovelace (tags)"] == ["tags"]

@@ -52,7 +52,7 @@ def history(
       crm history contacts/ada-lovelace.yaml --format json
     """
     from crm.changes import field_changes, list_delta
-    from crm.store import git, yamlio
+    from crm.store import git
 
     ctx = app_context()
     path = _record_file(ctx, ref)
@@ -63,37 +63,31 @@ def history(
             hint="commit it (git.autocommit in crm.yaml does it for you)",
         )
     commits: list[dict[str, Any]] = []
-    previous: dict[str, Any] | None = None
     for version in versions:
-        data = None
-        if version.text is not None:
-            try:
-                loaded = yamlio.parse(version.text, version.path).data
-                data = loaded if isinstance(loaded, dict) else {}
-            except Exception:  # a version that was broken then: shown as unreadable
-                data = None
+        data, before = (
+            _readable(version.text, version.path),
+            _readable(version.before, version.path),
+        )
         changes: list[dict[str, Any]] = []
         if version.text is None:
             changes.append({"field": "(file)", "from": "present", "to": "removed"})
         elif data is None:
             changes.append({"field": "(file)", "from": None, "to": "not readable YAML"})
+        elif version.before is None:
+            changes.append({"field": "(file)", "from": None, "to": "created"})
         else:
-            for change in field_changes(previous, data, noise=all_fields):
+            if before is None:
+                changes.append({"field": "(file)", "from": "not readable YAML", "to": None})
+            for change in field_changes(before, data, noise=all_fields):
                 item: dict[str, Any] = {
                     "field": change.field,
                     "from": _plain(change.before),
                     "to": _plain(change.after),
                 }
                 delta = list_delta(change.before, change.after)
-                if delta is not None and previous is not None:
+                if delta is not None:
                     item["added"], item["removed"] = delta
                 changes.append(item)
-            if previous is None:
-                changes = [{"field": "(file)", "from": None, "to": "created"}]
-        if data is not None:
-            previous = data
-        elif version.text is None:
-            previous = None
         commits.append(
             {
                 "commit": version.commit,
@@ -139,6 +133,19 @@ def history(
     if fmt_ is not Format.TABLE:
         columns = ["commit", "at", "author", "field", "from", "to", "subject"]
     output.emit_rows(rows, columns, fmt_)
+
+
+def _readable(text: str | None, path: str) -> dict[str, Any] | None:
+    """A version's data; None when absent or not a readable mapping."""
+    from crm.store import yamlio
+
+    if text is None:
+        return None
+    try:
+        loaded = yamlio.parse(text, path).data
+    except Exception:  # a version that was broken then: shown as unreadable
+        return None
+    return loaded if isinstance(loaded, dict) else ({} if loaded is None else None)
 
 
 def _plain(value: Any) -> Any:

@@ -538,6 +538,7 @@ class Version:
     subject: str
     path: str  # the file's path in that commit (it may have been renamed since)
     text: str | None  # None: the commit removed the file
+    before: str | None  # in the commit's first parent; None: not there
 
 
 def file_versions(root: Path, relative: str) -> list[Version]:
@@ -556,7 +557,7 @@ def file_versions(root: Path, relative: str) -> list[Version]:
     )
     if log.returncode != 0:  # no commits yet, or the path was never known to git
         return []
-    entries: list[tuple[list[str], str, bool]] = []
+    entries: list[tuple[list[str], str, str, bool]] = []
     prefix = folder_prefix(root)  # git prints paths from the top of the work tree
     for chunk in log.stdout.split("\x1e")[1:]:
         head, _, rest = chunk.partition("\n")
@@ -565,16 +566,19 @@ def file_versions(root: Path, relative: str) -> list[Version]:
             continue
         fields = [f for f in rest.strip("\n").split("\0") if f]
         status = fields[0] if fields else "M"
-        path = fields[-1] if len(fields) > 1 else relative
-        entries.append((meta, path, status.startswith("D")))
+        path = fields[-1] if len(fields) > 1 else prefix + relative
+        old = fields[1] if status.startswith(("R", "C")) and len(fields) > 2 else path
+        entries.append((meta, path, old, status.startswith("D")))
     entries.reverse()
-    wanted = [(meta[0], path) for meta, path, deleted in entries if not deleted]
-    texts = _blobs(root, [f"{commit}:{path}" for commit, path in wanted])
+    specs = [f"{meta[0]}:{path}" for meta, path, _, deleted in entries if not deleted]
+    specs += [f"{meta[0]}^:{old}" for meta, _, old, _ in entries]
+    texts = _blobs(root, specs)
     out = []
-    for meta, path, deleted in entries:
+    for meta, path, old, deleted in entries:
         shown = path[len(prefix) :] if prefix and path.startswith(prefix) else path
         text = None if deleted else texts.get(f"{meta[0]}:{path}")
-        out.append(Version(meta[0], meta[1], meta[2], meta[3], meta[4], shown, text))
+        before = texts.get(f"{meta[0]}^:{old}")
+        out.append(Version(meta[0], meta[1], meta[2], meta[3], meta[4], shown, text, before))
     return out
 
 
@@ -596,13 +600,19 @@ def _blobs(root: Path, specs: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     pos = 0
     for spec in specs:
-        end = data.index(b"\n", pos)
-        header = data[pos:end].split()
+        end = data.find(b"\n", pos)
+        if end < 0:
+            break
+        line = data[pos:end]
         pos = end + 1
-        if len(header) < 3 or header[1] != b"blob":
+        if line.endswith((b" missing", b" ambiguous")):
             continue
-        size = int(header[2])
-        out[spec] = data[pos : pos + size].decode("utf-8", errors="replace")
+        parts = line.split(b" ")  # <object> <type> <size>, then the content
+        if len(parts) != 3 or not parts[2].isdigit():
+            break
+        size = int(parts[2])
+        if parts[1] == b"blob":
+            out[spec] = data[pos : pos + size].decode("utf-8", errors="replace")
         pos += size + 1
     return out
 
