@@ -554,3 +554,69 @@ def test_history_compares_each_commit_with_its_own_parent_across_a_merge(repo, c
     by_subject = {e["subject"]: [c["field"] for c in e["changes"]] for e in entries}
     assert by_subject["crm: set contact ada-lovelace (title)"] == ["title"]
     assert by_subject["crm: set contact ada-lovelace (tags)"] == ["tags"]
+
+
+def test_hooks_install_refuses_a_hooks_path_shared_with_other_repositories(repo, crm, tmp_path):
+    shared_hooks = tmp_path / "all-my-hooks"
+    git(repo, "config", "core.hooksPath", str(shared_hooks))
+    result = crm("hooks", "install")
+    assert result.exit_code == 27 and "core.hooksPath" in result.stderr
+    assert not (shared_hooks / "pre-commit").exists()
+    assert "merge-file" in git(repo, "config", "merge.crm.driver")  # registered all the same
+
+
+def test_a_replaced_hook_of_your_own_still_runs_first(repo, crm):
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'my lint says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    assert crm("hooks", "install", "--force").ok
+    (repo / "notes.txt").write_text("x\n")
+    git(repo, "add", "notes.txt")
+    refused = subprocess.run(
+        ["git", "commit", "-qm", "mine"], cwd=repo, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "my lint says no" in refused.stderr
+    hook.write_text(hook.read_text())  # a second --force would lose the first hook: refused
+    (repo / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    again = crm("hooks", "install", "--force")
+    assert again.exit_code == 27 and "pre-commit.orig exists already" in again.stderr
+
+
+def test_without_its_python_the_merge_driver_falls_back_to_gits_text_merge(repo, crm):
+    import sys
+
+    from crm.store.git import driver_command
+
+    broken = driver_command().replace(sys.executable, "/nonexistent/python")
+    git(repo, "config", "merge.crm.driver", broken)
+    assert crm("contact", "add", "Ada Lovelace", "--title", "Engineer").ok
+    git(repo, "checkout", "-q", "-b", "side")
+    assert crm("contact", "set", "ada", "title=CTO").ok
+    git(repo, "checkout", "-q", "-")
+    assert crm("contact", "set", "ada", "title=Chief").ok
+    merged = subprocess.run(["git", "merge", "side"], cwd=repo, capture_output=True, text=True)
+    assert merged.returncode != 0
+    text = (repo / "contacts" / "ada-lovelace.yaml").read_text()
+    assert "<<<<<<<" in text and "title: CTO" in text and "title: Chief" in text  # nothing lost
+
+
+def test_sync_links_a_branch_to_the_remotes_and_repairs_the_driver(tmp_path, shared, crm):
+    _mine, partner = shared
+    assert crm("contact", "add", "Ada Lovelace").ok
+    assert crm("sync").ok
+    git(partner, "branch", "--unset-upstream")
+    assert run_process("contact", "add", "Grace Hopper", cwd=partner).returncode == 0
+    git(partner, "config", "merge.crm.driver", "/gone/python -P -m crm merge-file %O %A %B %P")
+    result = run_process("sync", cwd=partner)
+    assert result.returncode == 0, result.stderr
+    assert "Pulled 1 commit" in result.stderr and "Pushed 1 commit" in result.stderr
+    assert git(partner, "rev-parse", "--abbrev-ref", "@{u}").strip().startswith("origin/")
+    assert (partner / "contacts" / "ada-lovelace.yaml").exists()
+    assert "/gone/python" not in git(partner, "config", "merge.crm.driver")
+
+
+def test_sync_on_a_detached_head_says_what_to_do(shared, crm):
+    mine, _ = shared
+    git(mine, "checkout", "-q", "--detach")
+    result = crm("sync")
+    assert result.exit_code == 27 and "HEAD is detached" in result.stderr

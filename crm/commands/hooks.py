@@ -35,13 +35,13 @@ def install(
     from crm.store import folder, git
 
     ctx = app_context()
-    path, changed = git.install_pre_commit(ctx.root, force=force)
-    git.install_merge_driver(ctx.root)
-    added = git.ensure_attributes(ctx.root, folder.GITATTRIBUTES)
-    output.info(f"{'Installed' if changed else 'Already installed'}: {path}")
+    git.require_repo(ctx.root)
+    git.install_merge_driver(ctx.root)  # first: a hook of your own must not keep it out
     output.info("Merge driver `crm merge-file` registered in the repository's config")
-    if added:
+    if git.ensure_attributes(ctx.root, folder.GITATTRIBUTES):
         output.info("Added the record folders to .gitattributes: commit it")
+    path, changed = git.install_pre_commit(ctx.root, force=force)
+    output.info(f"{'Installed' if changed else 'Already installed'}: {path}")
 
 
 @app.command("list")

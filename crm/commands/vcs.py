@@ -371,6 +371,9 @@ def sync(
             f"uncommitted changes in {dirty[0]}{more}",
             hint="commit them first (git.autocommit in crm.yaml commits crm's own changes)",
         )
+    branch = git.run(ctx.root, "symbolic-ref", "-q", "--short", "HEAD").stdout.strip()
+    if not branch:
+        raise GitError("HEAD is detached (no branch)", hint="check out a branch, then sync")
     upstream = git.run(ctx.root, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}")
     remotes = git.run(ctx.root, "remote", check=True).stdout.split()
     if upstream.returncode != 0 and not remotes:
@@ -378,6 +381,18 @@ def sync(
             "the repository has no remote to sync with",
             hint="add one: git remote add origin URL",
         )
+    remote = "origin" if "origin" in remotes else (remotes[0] if remotes else "")
+    if upstream.returncode != 0:  # the remote may have this branch already (a clone's partner)
+        fetched = git.run(ctx.root, "fetch", "--quiet", remote, timeout=300)
+        if fetched.returncode != 0:
+            raise GitError(f"git fetch failed: {git.first_line(fetched.stderr)}")
+        if git.run(
+            ctx.root, "rev-parse", "--verify", "-q", f"refs/remotes/{remote}/{branch}"
+        ).stdout:
+            git.run(ctx.root, "branch", f"--set-upstream-to={remote}/{branch}", check=True)
+            upstream = git.run(ctx.root, "rev-parse", "--abbrev-ref", "@{u}")
+    if not git.merge_driver_ready(ctx.root):  # records merge field by field in this clone too
+        git.install_merge_driver(ctx.root)
     with folder_lock(ctx.root / STATE_DIR / "lock"):  # no crm write while git rewrites files
         pulled = 0
         if upstream.returncode == 0:
@@ -386,7 +401,7 @@ def sync(
                 raise GitError(f"git fetch failed: {git.first_line(fetched.stderr)}")
             pulled = _count(ctx.root, "HEAD..@{u}")
             if pulled:
-                rebased = git.run(ctx.root, "rebase", "--quiet", "@{u}", timeout=300)
+                rebased = git.run(ctx.root, "rebase", "--quiet", "@{u}", timeout=None)
                 if rebased.returncode != 0:
                     conflicted = git.run(
                         ctx.root, "diff", "--name-only", "--diff-filter=U"
@@ -420,8 +435,7 @@ def sync(
         return
     args = ["push", "--quiet"]
     if upstream.returncode != 0:
-        branch = git.run(ctx.root, "symbolic-ref", "--short", "HEAD", check=True).stdout.strip()
-        args += ["--set-upstream", remotes[0], branch]
+        args += ["--set-upstream", remote, branch]
     pushed = git.run(ctx.root, *args, timeout=300)
     if pushed.returncode != 0:
         why = git.first_line(pushed.stderr)

@@ -446,17 +446,31 @@ def _crm_command() -> str:
     return f"{shlex.quote(sys.executable)} -P -m crm"
 
 
+def driver_command() -> str:
+    """The merge driver's command. Should this Python be gone (a virtual environment rebuilt,
+    crm upgraded elsewhere), git's own line-by-line merge stands in: it marks conflicts, where
+    a missing driver would leave our side alone and call it a conflict without markers."""
+    import shlex
+    import sys
+
+    python = shlex.quote(sys.executable)
+    return (
+        f"if [ -x {python} ]; then {python} -P -m crm merge-file %O %A %B %P; "
+        "else git merge-file -L ours -L base -L theirs %A %O %B; fi"
+    )
+
+
 def install_merge_driver(root: Path) -> None:
     """Register `crm merge-file` as git's merge driver `crm` in the repository's config
     (the .gitattributes naming it travels with the repository; the config does not)."""
     run(root, "config", f"merge.{DRIVER}.name", "crm records, merged field by field", check=True)
-    run(
-        root,
-        "config",
-        f"merge.{DRIVER}.driver",
-        f"{_crm_command()} merge-file %O %A %B %P",
-        check=True,
-    )
+    run(root, "config", f"merge.{DRIVER}.driver", driver_command(), check=True)
+
+
+def merge_driver_ready(root: Path) -> bool:
+    """Whether this clone's merge driver is this crm's (registered, and not another Python's)."""
+    found = run(root, "config", "--get", f"merge.{DRIVER}.driver")
+    return found.returncode == 0 and found.stdout.strip() == driver_command()
 
 
 def ensure_attributes(root: Path, lines: str) -> bool:
@@ -487,6 +501,9 @@ def pre_commit_hook(repo: Repo, root: Path) -> str:
 {HOOK_MARK}: checks the staged records before each commit.
 # crm's own commits were checked when they were made.
 [ -n "${AUTOCOMMIT_ENV}" ] && exit 0
+# A hook of your own that this one replaced runs first.
+own="$(dirname "$0")/pre-commit.orig"
+if [ -x "$own" ]; then "$own" "$@" || exit $?; fi
 top=$(git rev-parse --show-toplevel) || exit 1
 exec {_crm_command()} --dir {folder} check --staged
 """
@@ -505,6 +522,14 @@ def install_pre_commit(root: Path, *, force: bool = False) -> tuple[Path, bool]:
 
     repo = require_repo(root)
     path = hook_path(repo, root, "pre-commit")
+    common = Path(run(root, "rev-parse", "--git-common-dir", check=True).stdout.strip())
+    common = common if common.is_absolute() else root / common
+    if not _inside_folder(path.resolve(), common.resolve()):
+        raise GitError(
+            f"git's core.hooksPath puts hooks in {path.parent}, outside this repository "
+            "(shared by others)",
+            hint="add `crm check --staged` to the pre-commit hook there yourself",
+        )
     text = pre_commit_hook(repo, root)
     try:
         existing = path.read_text(encoding="utf-8", errors="replace")
@@ -513,17 +538,27 @@ def install_pre_commit(root: Path, *, force: bool = False) -> tuple[Path, bool]:
     if existing == text:
         return path, False
     if existing is not None and HOOK_MARK not in existing:
+        kept = path.with_name("pre-commit.orig")
         if not force:
             raise GitError(
                 f"{path} is a hook of your own",
                 hint="add `crm check --staged` to it, or --force to replace it "
-                "(it is kept as pre-commit.orig)",
+                "(it is kept as pre-commit.orig and runs first)",
             )
-        os.replace(path, path.with_name("pre-commit.orig"))
+        if kept.exists():
+            raise GitError(
+                f"{kept} exists already, so {path} cannot be kept beside it",
+                hint="merge your hooks into one by hand, then install again",
+            )
+        os.replace(path, kept)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write(path, text)
     path.chmod(0o755)
     return path, True
+
+
+def _inside_folder(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 # -- a file's versions, for `crm history` -----------------------------------------------------
