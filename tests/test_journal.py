@@ -83,3 +83,38 @@ def test_the_next_command_undoes_a_change_cut_short(crm, folder, tmp_path):
     assert after == before
     assert yaml.safe_load((folder / "leads" / "ada.yaml").read_text())["status"] == "new"
     assert crm("check").ok
+
+
+def test_a_journal_naming_files_outside_the_folder_is_ignored(crm, folder, tmp_path):
+    """A journal that came in by git (or was written by hand) never touches outside files."""
+    import json
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    gone = tmp_path / "keep-me.txt"
+    gone.write_text("keep\n")
+    state = folder / ".crm"
+    (state / "backup").mkdir(parents=True, exist_ok=True)
+    (state / "backup" / "0").write_text("attacker's\n")
+    (state / "journal.json").write_text(
+        json.dumps(
+            [
+                {"path": str(victim), "temp": None, "backup": str(state / "backup" / "0")},
+                {"path": str(gone), "temp": "/nonexistent/.crm-tmp-x", "backup": None},
+            ]
+        )
+    )
+    result = crm("company", "add", "Other")
+    assert result.ok
+    assert "not written by crm" in result.stderr
+    assert victim.read_text() == "mine\n" and gone.read_text() == "keep\n"
+    assert not (state / "journal.json").exists()
+    for bad in (
+        [{"path": str(folder / "contacts" / "x.yaml"), "backup": "/etc/passwd", "temp": None}],
+        [{"path": "contacts/x.yaml", "backup": None, "temp": None}],
+        [{"path": str(state / "lock"), "backup": None, "temp": None}],
+        {"path": "x"},
+    ):
+        (state / "journal.json").write_text(json.dumps(bad))
+        assert crm("company", "add", "Another").ok
+        assert not (state / "journal.json").exists()

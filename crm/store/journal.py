@@ -64,7 +64,12 @@ def apply(state: Path, steps: Sequence[Step]) -> None:
 
 
 def roll_back(state: Path) -> bool:
-    """Undo a journalled change that did not finish. True if there was one."""
+    """Undo a journalled change that did not finish. True if there was one.
+
+    The journal is trusted only as far as crm could have written it: files of the folder,
+    their backups in .crm/backup/ and temp files beside them. One that names anything else
+    (a journal brought in by someone else, through git) is set aside, unused.
+    """
     journal = state / JOURNAL
     try:
         entries = json.loads(journal.read_text(encoding="utf-8"))
@@ -72,19 +77,68 @@ def roll_back(state: Path) -> bool:
         return False
     except (OSError, ValueError):
         entries = []  # a journal cut short: its renames never started
-    for entry in entries:
-        path = Path(entry["path"])
-        if entry.get("backup") and Path(entry["backup"]).exists():
-            os.replace(entry["backup"], path)
-        elif entry.get("temp") and not Path(entry["temp"]).exists():
+    steps = _checked(state, entries)
+    if steps is None:
+        from crm.errors import notice
+
+        notice(f"{journal} names files outside the folder: it was not written by crm; ignored")
+        _finish(state)
+        return False
+    for path, backup, temp in steps:
+        if backup is not None and backup.exists():
+            os.replace(backup, path)
+        elif temp is not None and not temp.exists():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a new file that was already renamed into place
-        if entry.get("temp"):
+        if temp is not None:
             with contextlib.suppress(FileNotFoundError):
-                Path(entry["temp"]).unlink()
+                temp.unlink()
         atomic.fsync_dir(path.parent)
     _finish(state)
     return True
+
+
+def _checked(state: Path, entries: object) -> list[tuple[Path, Path | None, Path | None]] | None:
+    """The journal's steps, if every one stays where crm writes; None if any does not."""
+    if not isinstance(entries, list):
+        return [] if entries == [] else None
+    root = state.parent.resolve()
+    backups = (state / BACKUPS).resolve()
+    out: list[tuple[Path, Path | None, Path | None]] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            return None
+        path = Path(entry["path"])
+        if not path.is_absolute():
+            return None
+        folder = path.parent.resolve()
+        if not (folder == root or root in folder.parents) or state.resolve() in (
+            folder,
+            *folder.parents,
+        ):
+            return None
+        backup = entry.get("backup")
+        temp = entry.get("temp")
+        if backup is not None and (
+            not isinstance(backup, str) or Path(backup).parent.resolve() != backups
+        ):
+            return None
+        if temp is not None:
+            if not isinstance(temp, str):
+                return None
+            temp_path = Path(temp)
+            if temp_path.parent.resolve() != folder or not temp_path.name.startswith(
+                atomic.TEMP_PREFIX
+            ):
+                return None
+        out.append(
+            (
+                folder / path.name,
+                Path(backup) if backup else None,
+                Path(temp) if temp else None,
+            )
+        )
+    return out
 
 
 def _keep(path: Path, backup: Path) -> None:
