@@ -424,6 +424,55 @@ def merge_conflicts(text: str) -> list[tuple[int, int | None]]:
     return found
 
 
+_MARKED = re.compile(
+    rf"(?:^|\s){CONFLICT_START}(?=\s|$).*?(?:^|\s){CONFLICT_END}(?=\s|$)", re.DOTALL
+)
+
+
+def conflicted_values(data: Any) -> list[str]:
+    """The dotted paths of the values (and keys) of `data` that hold a conflict git left: a
+    conflict inside a quoted or bracketed value still reads as YAML, as one long string
+    (its line breaks folded into spaces)."""
+    if not _has_markers(data):  # the common case: one quick pass, no paths built
+        return []
+    found: list[str] = []
+    _find_markers(data, "", found)
+    return found
+
+
+def _has_markers(value: Any) -> bool:
+    if isinstance(value, str):
+        return CONFLICT_START in value and _MARKED.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_markers(k) or _has_markers(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_markers(v) for v in value)
+    return False
+
+
+def _find_markers(value: Any, dotted: str, found: list[str]) -> None:
+    if isinstance(value, str):
+        if _has_markers(value):
+            found.append(dotted)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{dotted}.{key}" if dotted else str(key)
+            if _has_markers(key):
+                found.append(path)
+            _find_markers(item, path, found)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _find_markers(item, f"{dotted}.{i}" if dotted else str(i), found)
+
+
+def value_conflict_message() -> str:
+    """What `crm check` says about markers in a value that are not at the start of lines."""
+    return (
+        "unresolved merge conflict in the value (keep the right text, delete the markers, "
+        "then `git add` the file)"
+    )
+
+
 def _is_marker(line: str, marker: str) -> bool:
     return line.startswith(marker) and (len(line) == len(marker) or line[len(marker)] == " ")
 

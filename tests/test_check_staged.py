@@ -210,3 +210,49 @@ def test_a_crm_folder_inside_a_larger_repository(crm, isolated: Path, monkeypatc
     git(isolated, "add", "data/deals/big.yaml")
     accepted = git(isolated, "commit", "-q", "-m", "deal", ok=False)
     assert accepted.returncode == 0, accepted.stderr
+
+
+QUOTED = (
+    'name: Ada Lovelace\nnotes: "Met at the fair\n<<<<<<< ours\nwants a quote\n=======\n'
+    'wants a call\n>>>>>>> theirs\nin May"\n'
+)
+
+
+def test_markers_inside_a_multi_line_quoted_value_are_found(crm, folder: Path):
+    """A conflict inside a quoted value still reads as YAML (as one long string)."""
+    (folder / "contacts" / "ada.yaml").write_text(QUOTED)
+    (folder / "deals" / "x.yaml").write_text(
+        "title: X\ntags: [web,\n<<<<<<< ours\nprint\n=======\nseo\n>>>>>>> theirs\n]\n"
+    )
+    for _ in range(2):  # the second time from the cache
+        result = crm("check")
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [
+            "contacts/ada.yaml:3: unresolved merge conflict (lines 3-7: keep the right lines, "
+            "delete the markers, then `git add` the file)",
+            "deals/x.yaml:3: unresolved merge conflict (lines 3-7: keep the right lines, "
+            "delete the markers, then `git add` the file)",
+        ]
+
+
+def test_markers_moved_off_the_start_of_their_lines_are_found_at_the_field(crm, folder: Path):
+    (folder / "contacts" / "ada.yaml").write_text(
+        'name: Ada\nnotes: "one\n  <<<<<<< ours\n  two\n  =======\n  three\n  >>>>>>> theirs\n  x"\n'
+    )
+    result = crm("check")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "contacts/ada.yaml:2: notes: unresolved merge conflict in the value (keep the right "
+        "text, delete the markers, then `git add` the file)\n"
+    )
+
+
+def test_markers_inside_a_quoted_value_stop_the_commit(crm, repo: Path):
+    path = repo / "contacts" / "ada-lovelace.yaml"
+    path.write_text(path.read_text() + QUOTED.split("\n", 1)[1])
+    refused = commit(repo, "contacts/ada-lovelace.yaml")
+    assert refused.returncode != 0
+    assert "contacts/ada-lovelace.yaml:" in refused.stderr
+    assert "unresolved merge conflict (lines" in refused.stderr
+    result = crm("check", "--staged")
+    assert result.exit_code == 1 and "unresolved merge conflict" in result.stdout

@@ -19,7 +19,12 @@ from crm.errors import DataError, GitError
 from crm.models import RECORD_TYPES, Issue, RecordType
 from crm.output import Format
 from crm.records import Record, dangling, validate, validate_links
-from crm.validate import conflict_message, merge_conflicts
+from crm.validate import (
+    conflict_message,
+    conflicted_values,
+    merge_conflicts,
+    value_conflict_message,
+)
 
 if TYPE_CHECKING:
     from crm.store.repo import Store
@@ -83,11 +88,17 @@ def _folder_issues(ctx: AppContext) -> tuple[list[Issue], int]:
     config, issues = ctx.store.config(deep=True)
     issues = _unmerged_config(list(issues), _file_text(ctx.root, CONFIG_FILE))
     salt = (ctx.store.config_digest, dates.today().isoformat())
+
+    def text_of(rel: str) -> str | None:
+        return _file_text(ctx.root, rel)
+
     everything: dict[str, list[Record]] = {}
     for name, rtype in RECORD_TYPES.items():  # type by type: a folder's lines never all at once
         scan = ctx.store.scan(rtype)
         issues.extend(_unreadable(scan.problems, lambda rel: _file_text(ctx.root, rel)))
-        found = ctx.store.derived("check", scan.records, salt, lambda rec: _judged(rec, config))
+        found = ctx.store.derived(
+            "check", scan.records, salt, lambda rec: _judged(rec, config, text_of)
+        )
         issues.extend(Issue(*item) for items in found for item in items)
         everything[name] = [ctx.store.slim(rec) for rec in scan.records]
     issues.extend(_folder_wide(everything, config, _reader(ctx.root)))
@@ -149,9 +160,30 @@ def _unmerged_config(issues: list[Issue], text: str | None) -> list[Issue]:
     return kept + [Issue(CONFIG_FILE, a, conflict_message(a, b)) for a, b in conflicts]
 
 
-def _judged(rec: Record, config: Config) -> tuple[tuple[str, int | None, str], ...]:
+def _judged(
+    rec: Record, config: Config, text_of: Callable[[str], str | None]
+) -> tuple[tuple[str, int | None, str], ...]:
     """The record's own problems, as plain data the cache can keep."""
-    return tuple((i.path, i.line, i.message) for i in validate(rec, config))
+    issues = _with_conflicts(rec, validate(rec, config), text_of)
+    return tuple((i.path, i.line, i.message) for i in issues)
+
+
+def _with_conflicts(
+    rec: Record, issues: list[Issue], text_of: Callable[[str], str | None]
+) -> list[Issue]:
+    """`issues`, and a conflict git left inside a record that still reads (in a quoted or
+    bracketed value) at its markers' lines, in place of what it makes of the lines between
+    them. The file is read again only when a value holds markers."""
+    fields = conflicted_values(rec.data)
+    if not fields:
+        return issues
+    text = text_of(rec.path)
+    conflicts = merge_conflicts(text) if text else []
+    if not conflicts:
+        return issues + [rec.issue(name, value_conflict_message()) for name in fields]
+    spans = [(a, b if b is not None else a) for a, b in conflicts]
+    kept = [i for i in issues if not any(a <= (i.line or 0) <= b for a, b in spans)]
+    return kept + [Issue(rec.path, a, conflict_message(a, b)) for a, b in conflicts]
 
 
 def _reader(root: Path) -> Callable[[str], bytes | None]:
@@ -251,7 +283,7 @@ def _staged_issues(ctx: AppContext) -> list[Issue]:
         issues.extend(_unreadable((p for p in problems if p.path in staged), index.text))
         for rec in records:
             if rec.path in staged:
-                issues.extend(validate(rec, config))
+                issues.extend(_with_conflicts(rec, validate(rec, config), index.text))
         everything[name] = records
     for issue in _folder_wide(everything, config, index.read):
         if issue.path in staged or _also_on(issue) in staged:
