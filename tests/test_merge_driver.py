@@ -4,13 +4,14 @@ through real `git merge`s of two branches; and what `crm check` finds after a me
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import BILLING
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from crm.store import yamlio
@@ -153,6 +154,186 @@ def test_payments_of_both_sides_are_all_kept():
     ]
 
 
+INVOICE = """\
+title: Site
+number: "2026-0001"
+status: issued
+payments:
+  - date: 2026-03-01
+    amount: "100.00"
+updated: 2026-03-01T09:00:00Z
+"""
+SECOND = '  - date: 2026-03-05\n    amount: "50.00"\n'
+
+
+def amounts(text: str) -> list[str]:
+    return [p["amount"] for p in yaml.safe_load(text).get("payments", [])]
+
+
+def test_a_payment_corrected_on_one_side_and_added_on_the_other_is_counted_once():
+    theirs = edit(INVOICE, ('"100.00"', '"10.00"'))
+    ours = edit(INVOICE, ("updated:", SECOND + "updated:"))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean
+    assert amounts(text) == ["10.00", "50.00"]  # the correction in place, the new one kept
+    result, text = merged(INVOICE, theirs, ours, "invoices/x.yaml")  # the sides swapped
+    assert result.clean and amounts(text) == ["10.00", "50.00"]
+
+
+def test_a_payment_removed_on_one_side_is_removed_whatever_the_other_added():
+    theirs = edit(INVOICE, ('payments:\n  - date: 2026-03-01\n    amount: "100.00"\n', ""))
+    ours = edit(INVOICE, ("updated:", SECOND + "updated:"))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["50.00"]
+    result, text = merged(INVOICE, theirs, ours, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["50.00"]
+
+
+def test_a_payment_removed_on_both_sides_and_new_ones_on_each_are_all_merged():
+    gone = ('  - date: 2026-03-01\n    amount: "100.00"\n', "")
+    ours = edit(INVOICE, gone, ("updated:", SECOND + "updated:"))
+    theirs = edit(INVOICE, gone, ("updated:", SECOND.replace("50.00", "70.00") + "updated:"))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["50.00", "70.00"]
+
+
+def test_one_payment_changed_both_ways_is_a_conflict_on_that_payment():
+    ours = edit(INVOICE, ('"100.00"', '"90.00"'), ("updated:", SECOND + "updated:"))
+    theirs = edit(INVOICE, ('"100.00"', '"10.00"'))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.conflicts == ("payments",)
+    assert '<<<<<<< ours\n    amount: "90.00"\n=======\n    amount: "10.00"\n>>>>>>> theirs\n' in (
+        text
+    )
+    assert text.count('amount: "50.00"') == 1 and "100.00" not in text
+
+
+def test_a_payment_removed_on_one_side_and_changed_on_the_other_is_a_conflict():
+    ours = edit(INVOICE, ('payments:\n  - date: 2026-03-01\n    amount: "100.00"\n', ""))
+    theirs = edit(INVOICE, ('"100.00"', '"10.00"'))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.conflicts == ("payments",)
+    assert "<<<<<<< ours\n" in text and 'amount: "10.00"\n>>>>>>> theirs' in text
+
+
+def test_history_reminders_and_periods_merge_removals_and_changes_too():
+    base = "title: Big\nstage: won\nhistory:\n  - at: 2026-02-01T09:00:00Z\n    stage: lead\n"
+    base += "  - at: 2026-02-03T09:00:00Z\n    stage: won\n"
+    ours = base + "  - at: 2026-02-04T09:00:00Z\n    stage: lost\n"
+    theirs = base.replace("  - at: 2026-02-03T09:00:00Z\n    stage: won\n", "")  # undone
+    result, text = merged(base, ours, theirs)
+    assert result.clean
+    assert [h["stage"] for h in yaml.safe_load(text)["history"]] == ["lead", "lost"]
+    base = 'title: S\nnumber: "2026-0001"\nstatus: issued\nreminders:\n  - date: 2026-04-01\n'
+    base += "    level: 1\n"
+    ours = base + "  - date: 2026-04-15\n    level: 2\n"
+    theirs = base.replace("level: 1", "level: 1\n    note: by post")
+    result, text = merged(base, ours, theirs, "invoices/s.yaml")
+    assert result.clean
+    assert yaml.safe_load(text)["reminders"] == [
+        {"date": dt.date(2026, 4, 1), "level": 1, "note": "by post"},
+        {"date": dt.date(2026, 4, 15), "level": 2},
+    ]
+    base = "title: Hosting\ninvoiced:\n  - period: 2026-01\n    invoice: a\n"
+    ours = base + "  - period: 2026-02\n    invoice: b\n"
+    theirs = "title: Hosting\ninvoiced:\n  - period: 2026-01\n    invoice: c\n"
+    result, text = merged(base, ours, theirs, "recurring/hosting.yaml")
+    assert result.clean
+    assert yaml.safe_load(text)["invoiced"] == [
+        {"period": "2026-01", "invoice": "c"},
+        {"period": "2026-02", "invoice": "b"},
+    ]
+
+
+FATES = st.sampled_from(["keep", "remove", "correct"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(0, 4),
+    ours=st.lists(FATES, min_size=4, max_size=4),
+    theirs=st.lists(FATES, min_size=4, max_size=4),
+    ours_new=st.integers(0, 2),
+    theirs_new=st.integers(0, 2),
+)
+def test_payments_merge_like_sets_of_payments_whatever_each_side_did(
+    count, ours, theirs, ours_new, theirs_new
+):
+    """Each payment as each side left it: taken back or corrected on one side is so in the
+    merge, new on either side is in it, and taken two ways is a conflict, never both."""
+    base = [{"amount": f"{i}.00", "reference": f"r{i}"} for i in range(count)]
+
+    def side(fates: list[str], tag: str, new: int) -> list[dict]:
+        out = []
+        for i, entry in enumerate(base):
+            if fates[i] == "correct":
+                out.append({**entry, "amount": f"{tag}{i}.50"})
+            elif fates[i] == "keep":
+                out.append(entry)
+        return out + [{"amount": f"{tag}0{j}.00", "reference": f"{tag}-{j}"} for j in range(new)]
+
+    def text(payments: list[dict]) -> str:
+        return yamlio.dump_new({"title": "Site", "status": "issued", "payments": payments})
+
+    result = merge_files(
+        text(base).encode(),
+        text(side(ours, "1", ours_new)).encode(),
+        text(side(theirs, "2", theirs_new)).encode(),
+        "invoices/site.yaml",
+    )
+    assert not result.as_text
+    both = [i for i in range(count) if ours[i] != "keep" and theirs[i] != "keep"]
+    if any(ours[i] == "correct" or theirs[i] == "correct" for i in both):
+        assert result.conflicts == ("payments",)
+        assert "<<<<<<< ours" in result.data.decode()
+        return
+    assert result.clean
+    wanted = []
+    for i, entry in enumerate(base):
+        fates = {ours[i], theirs[i]}
+        if "remove" in fates:
+            continue
+        tag = "1" if ours[i] == "correct" else "2" if theirs[i] == "correct" else ""
+        wanted.append({**entry, "amount": f"{tag}{i}.50"} if tag else entry)
+    wanted += side(["remove"] * 4, "1", ours_new) + side(["remove"] * 4, "2", theirs_new)
+    got = yaml.safe_load(result.data.decode()).get("payments", [])
+    assert sorted(got, key=lambda p: p["reference"]) == sorted(wanted, key=lambda p: p["reference"])
+
+
+def test_a_tag_renamed_differently_on_both_sides_is_a_conflict_not_two_tags():
+    ours = edit(BASE, ("  - design\n", "  - branding\n"))
+    theirs = edit(BASE, ("  - design\n", "  - print\n"))
+    result, text = merged(BASE, ours, theirs)
+    assert result.conflicts == ("tags",)
+    assert "<<<<<<< ours\n  - branding\n=======\n  - print\n>>>>>>> theirs\n" in text
+
+
+def test_an_identical_payment_added_by_one_side_is_kept_beside_the_same_one_in_base():
+    # two payments of the same amount on the same day are two payments
+    theirs = edit(INVOICE, ("updated:", '  - date: 2026-03-01\n    amount: "100.00"\nupdated:'))
+    ours = edit(INVOICE, ("status: issued", "status: sent"))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["100.00", "100.00"]
+
+
+def test_our_comments_beside_a_payment_taken_back_are_kept():
+    ours = edit(
+        INVOICE,
+        ('    amount: "100.00"\n', '    amount: "100.00"  # by card\n# paid in two parts\n'),
+        ("updated:", SECOND + "updated:"),
+    )
+    theirs = edit(INVOICE, ('"100.00"', '"10.00"'))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["10.00", "50.00"]
+    assert re.search(
+        r'    amount: "10.00" +# by card\n# paid in two parts\n  - date: 2026-03-05\n', text
+    )
+    theirs = edit(INVOICE, ('payments:\n  - date: 2026-03-01\n    amount: "100.00"\n', ""))
+    result, text = merged(INVOICE, ours, theirs, "invoices/x.yaml")
+    assert result.clean and amounts(text) == ["50.00"]
+    assert "# paid in two parts" in text and "by card" not in text
+
+
 def test_updated_takes_the_later_time_and_never_conflicts():
     ours = edit(BASE, ("updated: 2026-02-05T16:20:00Z", "updated: 2026-02-09T10:00:00Z"))
     theirs = edit(
@@ -241,6 +422,136 @@ def test_yes_and_numbers_keep_their_meaning_when_taken_from_theirs():
     }
 
 
+CONTACT = """\
+name: Ada Lovelace
+title: CTO
+company: acme
+phones:
+  - "+49 30 1"
+updated: 2026-01-01T09:00:00Z
+"""
+
+
+def test_their_new_comments_arrive_where_they_wrote_them():
+    ours = edit(
+        CONTACT,
+        ("title: CTO", "title: CEO"),
+        ("updated: 2026-01-01T09:00:00Z", "updated: 2026-01-03T09:00:00Z"),
+    )
+    theirs = "# Call her only after 5pm\n" + edit(
+        CONTACT,
+        ('  - "+49 30 1"\n', '  - "+49 30 1"  # her desk\n  - "+49 170 2"\n'),
+        ("updated: 2026-01-01T09:00:00Z", "updated: 2026-01-02T09:00:00Z"),
+    )
+    result, text = merged(CONTACT, ours, theirs, "contacts/ada.yaml")
+    assert result.clean, text
+    assert text == (
+        "# Call her only after 5pm\n"
+        "name: Ada Lovelace\ntitle: CEO\ncompany: acme\n"
+        'phones:\n  - "+49 30 1"  # her desk\n  - "+49 170 2"\n'
+        "updated: 2026-01-03T09:00:00Z\n"
+    )
+
+
+def test_their_comment_beside_a_field_we_changed_is_marked_for_the_user():
+    ours = edit(CONTACT, ("title: CTO", "title: CEO"))
+    theirs = "# Call her only after 5pm\n" + edit(
+        CONTACT, ("title: CTO\n", "title: CTO  # since May\n# not the founder\n")
+    )
+    result, text = merged(CONTACT, ours, theirs, "contacts/ada.yaml")
+    assert not result.clean and result.conflicts == ()
+    assert result.comments == ("# since May", "# not the founder")
+    assert text == (
+        "# Call her only after 5pm\n"
+        "name: Ada Lovelace\ntitle: CEO\n"
+        "<<<<<<< ours\n=======\n# since May\n# not the founder\n>>>>>>> theirs\n"
+        'company: acme\nphones:\n  - "+49 30 1"\nupdated: 2026-01-01T09:00:00Z\n'
+    )
+    # keeping their lines and deleting the markers gives the merged record
+    kept = text.replace("<<<<<<< ours\n=======\n", "").replace(">>>>>>> theirs\n", "")
+    assert yaml.safe_load(kept) == yaml.safe_load(ours)
+
+
+def test_their_comments_in_a_merge_with_a_conflict_are_on_their_side():
+    ours = edit(CONTACT, ("title: CTO", "title: CEO"))
+    theirs = edit(
+        CONTACT, ("title: CTO", "title: COO  # acting"), ("acme\n", "acme\n# met in May\n")
+    )
+    result, text = merged(CONTACT, ours, theirs, "contacts/ada.yaml")
+    assert result.conflicts == ("title",) and result.comments == ("# met in May",)
+    assert text == (
+        "name: Ada Lovelace\n"
+        "<<<<<<< ours\ntitle: CEO\n=======\ntitle: COO  # acting\n>>>>>>> theirs\n"
+        "company: acme\n<<<<<<< ours\n=======\n# met in May\n>>>>>>> theirs\n"
+        'phones:\n  - "+49 30 1"\nupdated: 2026-01-01T09:00:00Z\n'
+    )
+
+
+def test_their_comments_on_lines_both_sides_left_alone_merge_clean():
+    ours = edit(CONTACT, ("company: acme", "company: globex"))
+    theirs = edit(CONTACT, ("name: Ada Lovelace", "name: Ada Lovelace  # née Byron"))
+    result, text = merged(CONTACT, ours, theirs, "contacts/ada.yaml")
+    assert result.clean
+    assert text == edit(ours, ("name: Ada Lovelace", "name: Ada Lovelace  # née Byron"))
+
+
+def test_a_comment_we_also_added_or_they_removed_is_no_conflict():
+    ours = edit(CONTACT, ("title: CTO", "title: CEO  # promoted"))
+    theirs = edit(CONTACT, ("title: CTO", "title: CEO  # promoted"), ("acme", "globex"))
+    result, text = merged(CONTACT, ours, theirs, "contacts/ada.yaml")
+    assert result.clean and text.count("# promoted") == 1 and "globex" in text
+    base = "# old note\n" + CONTACT
+    result, text = merged(base, base.replace("CTO", "CEO"), CONTACT, "contacts/ada.yaml")
+    assert result.clean and text == base.replace("CTO", "CEO")  # ours is the text kept
+
+
+def test_our_line_ends_and_byte_order_mark_are_kept():
+    def crlf(text: str) -> bytes:
+        return ("\ufeff" + text).replace("\n", "\r\n").encode()
+
+    ours = edit(BASE, ("stage: proposal", "stage: won"))
+    theirs = edit(BASE, ("contact: ada", "contact: bob"))
+    result = merge_files(crlf(BASE), crlf(ours), theirs.encode(), "deals/acme.yaml")
+    assert result.clean
+    assert result.data == crlf(edit(ours, ("contact: ada", "contact: bob")))
+    theirs = edit(theirs, ("stage: proposal", "stage: lost"))
+    result = merge_files(crlf(BASE), crlf(ours), theirs.encode(), "deals/acme.yaml")
+    assert result.conflicts == ("stage",)
+    assert result.data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\n<<<<<<< ours\r\nstage: won\r\n=======\r\nstage: lost\r\n>>>>>>> theirs\r\n" in (
+        result.data
+    )
+    assert result.data.count(b"\n") == result.data.count(b"\r\n")
+
+
+ODD = """\
+title:   Acme redesign    # spaced
+stage: proposal
+value:    "4500.00"
+tags: [web,   design]
+notes: "one
+  two"
+lost_reason: ~
+updated: 2026-02-05T16:20:00Z
+"""
+
+
+def test_lines_of_fields_that_did_not_change_stay_as_we_wrote_them():
+    ours = edit(ODD, ("stage: proposal", "stage: won"))
+    theirs = edit(ODD, ("updated: 2026-02-05T16:20:00Z", "updated: 2026-02-06T16:20:00Z"))
+    result, text = merged(ODD, ours, theirs)
+    assert result.clean
+    assert text == edit(ours, ("2026-02-05T16:20:00Z", "2026-02-06T16:20:00Z"))
+    theirs = edit(theirs, ("stage: proposal", "stage: lost"))
+    result, text = merged(ODD, ours, theirs)
+    assert result.conflicts == ("stage",)
+    assert text == edit(
+        ours,
+        ("stage: won\n", "<<<<<<< ours\nstage: won\n=======\nstage: lost\n>>>>>>> theirs\n"),
+        ("2026-02-05T16:20:00Z", "2026-02-06T16:20:00Z"),
+    )
+
+
 def test_a_side_that_is_not_yaml_is_merged_line_by_line():
     broken = "title: X\nstage: [oops\n"
     result, text = merged("title: X\nstage: a\n", broken, "title: Y\nstage: a\n")
@@ -302,6 +613,81 @@ def test_merge_file_writes_over_ours_and_exits_1_on_a_conflict(crm, tmp_path: Pa
     result = crm("merge-file", *args, "deals/acme.yaml")
     assert result.exit_code == 0 and result.stderr == ""
     assert load(files["ours"])["value"] == "1.00"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ours=st.dictionaries(
+        st.sampled_from(["title", "company", "phones"]), st.sampled_from(["x", "y"])
+    ),
+    theirs=st.dictionaries(
+        st.sampled_from(["source", "notes", "tags"]), st.sampled_from(["x", "y"])
+    ),
+    comments=st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=1, max_size=4),
+)
+def test_their_comments_are_never_dropped_silently(ours, theirs, comments):
+    base = {
+        "name": "Ada",
+        "title": "CTO",
+        "company": "acme",
+        "phones": ["+49 30 1"],
+        "source": "web",
+        "notes": "one\ntwo",
+        "tags": ["a", "b"],
+    }
+
+    def changed(values: dict) -> dict:
+        return {**base, **{k: [v] if isinstance(base[k], list) else v for k, v in values.items()}}
+
+    texts = [yamlio.dump_new(d) for d in (base, changed(ours), changed(theirs))]
+    lines = texts[2].splitlines(keepends=True)
+    for n, (at, whole) in enumerate(sorted(comments, reverse=True)):
+        at = min(at, len(lines))
+        if whole or at == 0:
+            lines.insert(at, f"# note {n}\n")
+        else:
+            lines[at - 1] = lines[at - 1].rstrip("\n") + f"  # note {n}\n"
+    their_text = "".join(lines)
+    try:
+        assume(yaml.safe_load(their_text) == yaml.safe_load(texts[2]))  # comments, not text
+    except yaml.YAMLError:
+        assume(False)
+    result = merge_files(
+        texts[0].encode(), texts[1].encode(), their_text.encode(), "contacts/a.yaml"
+    )
+    text = result.data.decode()
+    for n in range(len(comments)):
+        assert f"# note {n}" in text
+    expected = yamlio.parse(yamlio.dump_new(changed({**ours, **theirs})), "a").data
+    if result.clean:
+        assert yamlio.parse(text, "a").data == expected
+    else:
+        assert result.comments and not result.conflicts
+        kept = "".join(
+            line
+            for line in text.splitlines(keepends=True)
+            if line[:7] not in ("<" * 7, "=" * 7, ">" * 7)
+        )
+        assert yamlio.parse(kept, "a").data == expected
+
+
+def test_merge_file_exits_1_when_their_comments_are_marked(crm, tmp_path: Path):
+    paths = []
+    for name, text in (
+        ("base", CONTACT),
+        ("ours", edit(CONTACT, ("title: CTO", "title: CEO"))),
+        ("theirs", edit(CONTACT, ("title: CTO", "title: CTO  # since May"))),
+    ):
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(text)
+    result = crm("merge-file", *map(str, paths), "contacts/ada.yaml")
+    no_traceback(result)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "contacts/ada.yaml: their comments could not be placed beside our changes: "
+        "marked, to keep or delete\n"
+    )
+    assert "=======\n# since May\n>>>>>>> theirs\n" in paths[1].read_text()
 
 
 # -- real merges of two branches --------------------------------------------------------------
@@ -470,3 +856,24 @@ def test_the_driver_runs_as_git_configured_it(shared: Path):
     result = run_process("merge-file", "b.yaml", "o.yaml", "t.yaml", "deals/d.yaml", cwd=shared)
     assert result.returncode == 0, result.stderr
     assert (shared / "o.yaml").read_text() == "title: B\nstage: y\n"
+
+
+@pytest.mark.parametrize("how", ["merge", "rebase"])
+def test_a_payment_taken_back_on_one_branch_stays_taken_back(crm, shared: Path, how: str):
+    rid = invoice_with_lines(crm, ["--product", "design", "--qty", "2"])
+    ran(crm, "invoice", "issue", rid)
+    ran(crm, "invoice", "pay", rid, "--amount", "100", "--date", "2026-11-20")
+    first = git(shared, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    git(shared, "checkout", "-q", "-b", "mine")
+    ran(crm, "undo", "--yes")  # the payment was a mistake
+    git(shared, "checkout", "-q", first)
+    ran(crm, "invoice", "pay", rid, "--amount", "50", "--date", "2026-11-21")
+    if how == "merge":
+        result = git(shared, "merge", "--no-edit", "mine", ok=False)
+    else:  # as `crm sync` does: my own commit replayed onto theirs
+        git(shared, "checkout", "-q", "mine")
+        result = git(shared, "rebase", first, ok=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    payments = load(shared / "invoices" / f"{rid}.yaml")["payments"]
+    assert [p["amount"] for p in payments] == ["50.00"]
+    assert crm("check").ok

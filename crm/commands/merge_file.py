@@ -26,10 +26,13 @@ def merge_file(
     Git runs this for the record folders named in .gitattributes (`crm hooks install`
     registers it). Fields changed on one side take that side; nested mappings (address,
     custom) merge key by key; tags, emails, phones and lists of ids merge both sides'
-    additions and removals; history, payments and reminders keep both sides' new entries;
-    `updated` takes the later time. A field changed both ways is a conflict: git's markers
-    go around that field's lines only, and the exit status is 1. A file that is not a mapping
-    of fields is merged line by line, as git would.
+    additions and removals; history, payments and reminders merge entry by entry (an entry
+    one side took back or corrected is taken back or corrected, both sides' new entries are
+    kept); `updated` takes the later time. Our comments, line ends and formatting stay; their
+    new comments go where they wrote them. A field or entry changed both ways is a conflict,
+    and so is a comment of theirs that cannot be placed beside our changes: git's markers go
+    around those lines only, and the exit status is 1. A file that is not a mapping of fields
+    is merged line by line, as git would.
 
     \b
     Examples:
@@ -46,5 +49,10 @@ def merge_file(
         output.info(f"{where}: merged line by line ({merged.reason}): {verdict}")
     elif merged.conflicts:
         output.info(f"{where}: both sides changed {', '.join(merged.conflicts)}")
-    if merged.conflicts:
+    if merged.comments:
+        output.info(
+            f"{where}: their comments could not be placed beside our changes: "
+            "marked, to keep or delete"
+        )
+    if not merged.clean:
         raise typer.Exit(1)
