@@ -524,6 +524,17 @@ def test_our_line_ends_and_byte_order_mark_are_kept():
     assert result.data.count(b"\n") == result.data.count(b"\r\n")
 
 
+def test_a_file_without_a_last_line_break_marks_only_the_conflict():
+    base = 'title: S\nstage: a\nvalue: "1.00"'
+    ours = 'title: S\nstage: b\nvalue: "1.00"'  # value left alone, and no line break after it
+    theirs = 'title: S\nstage: c\nvalue: "1.00"\n'
+    result, text = merged(base, ours, theirs)
+    assert result.conflicts == ("stage",)
+    assert text == (
+        'title: S\n<<<<<<< ours\nstage: b\n=======\nstage: c\n>>>>>>> theirs\nvalue: "1.00"\n'
+    )
+
+
 ODD = """\
 title:   Acme redesign    # spaced
 stage: proposal

@@ -195,6 +195,7 @@ def _merge_texts(
         text, unplaced = _their_comments(base, ours, theirs, text, expected, rel)
         if not unplaced:
             return Merged(text.encode("utf-8"))
+        text = _ended_text(text)
         marked = _marked(text, _comments_added(text, unplaced, theirs, rel))
         return Merged(marked.encode("utf-8"), comments=_texts(unplaced))
     spliced = {c.path[0] for c in plan.conflicts if c.splice is not None}
@@ -203,12 +204,13 @@ def _merge_texts(
     theirs_splices = dict(plan.splices)
     theirs_splices.update((c.path[0], c.splice) for c in plan.conflicts if c.splice is not None)
     theirs_text = kept.restore(_written(ours, rel, theirs_edits, theirs_splices, order))
-    if theirs_text == text:  # values that differ but are written alike: let git show them
+    if _ended_text(theirs_text) == _ended_text(text):
+        # values that differ but are written alike: let git show them
         raise _Fallback("the conflict could not be shown")
     unplaced = _groups(_lost_comments(base, theirs, text, theirs_text))  # on neither side
     if unplaced:
         theirs_text = _comments_added(theirs_text, unplaced, theirs, rel)
-    marked = _marked(text, theirs_text)
+    marked = _marked(_ended_text(text), _ended_text(theirs_text))
     names = tuple(c.name for c in plan.conflicts)
     return Merged(marked.encode("utf-8"), conflicts=names, comments=_texts(unplaced))
 
