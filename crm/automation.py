@@ -16,6 +16,7 @@ code nobody here has read.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -55,9 +56,12 @@ if TYPE_CHECKING:
     from crm.store.repo import Change, Store, Transaction
 
 HOOKS_DIR = "hooks"
-TRUST_FILE = "trusted-hooks.json"  # in the folder's .crm/: this machine's, never shared
+TRUST_FILE = "trusted-hooks.json"  # in the user's config folder (trust_path): never shared
 HOOK_EVENTS = ("add", "change", "stage", "status", "delete")
 HOOK_TIMEOUT = 30.0  # seconds; $CRM_HOOK_TIMEOUT
+HOOK_OUTPUT = 64 * 1024  # bytes of a hook's stdout and of its stderr kept (the rest dropped)
+DEPTH_ENV = "CRM_HOOK_DEPTH"  # set for each hook: how many hooks deep the crm it runs is
+MAX_HOOK_DEPTH = 2  # a crm run by a hook runs hooks; one run by a hook of that runs none
 TIMED = {"task_overdue": "task", "invoice_overdue": "invoice", "quote_expiring": "quote"}
 EVENTS = ("add", "change", "stage", "status", *TIMED)
 ACTIONS = ("task", "set", "tag", "log", "email", "hook")
@@ -566,31 +570,67 @@ _ACTION_PARSERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def problems(config: Config, lines: Mapping[str, int] | None = None) -> list[Issue]:
+def problems(
+    config: Config, lines: Mapping[str, int] | None = None, root: Path | None = None
+) -> list[Issue]:
     """What only the whole of crm.yaml tells about its rules: conditions naming custom fields
-    it does not declare, stages no pipeline has (at their line in crm.yaml, from `lines`)."""
+    it does not declare, stages no pipeline has, email actions without `mail:` or for records
+    that keep no document to attach (at their line in crm.yaml, from `lines`); and with the
+    folder's `root`, what would fail when a rule fires: an email template neither the folder's
+    templates/ nor crm has, a `hook:` that is not in hooks/."""
     from crm.config import CONFIG_FILE
     from crm.models import line_of
 
     def at(key: str) -> int | None:
         return line_of(lines, key) if lines else None
 
-    out = []
+    def issue(key: str, message: str) -> None:
+        out.append(Issue(CONFIG_FILE, at(key), f"{key}: {message}"))
+
+    out: list[Issue] = []
     stages = {s for p in config.pipelines for s in p.stage_names}
     for rule in config.automation:
         if rule.event == "stage" and rule.value and rule.value not in stages:
-            out.append(
-                Issue(
-                    CONFIG_FILE,
-                    at(f"{rule.key}.stage"),
-                    f"{rule.key}.stage: no pipeline has a stage '{rule.value}'",
-                )
-            )
+            issue(f"{rule.key}.stage", f"no pipeline has a stage '{rule.value}'")
         if rule.condition:
             message = condition_problem(rule.condition, rule.types, config)
             if message:
-                out.append(Issue(CONFIG_FILE, at(f"{rule.key}.if"), f"{rule.key}.if: {message}"))
+                issue(f"{rule.key}.if", message)
+        for action in rule.actions:
+            if action.kind == "email":
+                _email_problems(action, rule, config, root, issue)
+            elif action.kind == "hook" and root is not None:
+                path = root / HOOKS_DIR / str(action.spec)
+                if not path.is_file():
+                    issue(action.key, f"no {HOOKS_DIR}/{action.spec} to run")
+                elif not os.access(path, os.X_OK):
+                    issue(action.key, f"{HOOKS_DIR}/{action.spec} is not executable (chmod +x it)")
     return out
+
+
+def _email_problems(
+    action: Action,
+    rule: Rule,
+    config: Config,
+    root: Path | None,
+    issue: Callable[[str, str], None],
+) -> None:
+    if config.mail is None:
+        issue(action.key, "sends email, but crm.yaml has no `mail:` (docs/email.md)")
+    if action.spec.get("attach") and not {"invoice", "credit_note"} & set(rule.types):
+        kinds = " or ".join(rule.types) if len(rule.types) < 4 else "these"
+        issue(
+            f"{action.key}.attach",
+            f"{kinds} records keep no document to attach (issued invoices and credit notes do)",
+        )
+    if root is None:
+        return
+    name = str(action.spec["template"])
+    packaged = Path(__file__).resolve().parent / "templates"
+    for part in ("subject", "txt"):
+        file = f"{name}.{part}.j2"
+        if not (root / "templates" / file).is_file() and not (packaged / file).is_file():
+            issue(f"{action.key}.template", f"no template {file} in templates/ (nor built in)")
 
 
 # -- placeholders and dates -------------------------------------------------------------------
@@ -813,6 +853,7 @@ class _Work:
         self.made: dict[str, str] = {}  # path of a record a rule created -> the rule
         self.staged = False  # whether a rule staged a change
         self.pending: list[Pending] = []
+        self.failures: list[Firing] = []  # time-based firings that failed
         self._credits: list[Record] | None = None
 
     def _staged(self, rtype: RecordType, rid: str) -> Change | None:
@@ -1007,8 +1048,96 @@ def _act(work: _Work, rule: Rule, action: Action, rec: Record, event: str) -> st
     frozen = frozen_problem(rec, after)
     if frozen:
         raise ConflictError(frozen)
-    work.staged = tx.update(rec, edits) or work.staged
+    work.staged = _update(tx, rec, edits) or work.staged
     return action.describe()
+
+
+def _update(tx: Transaction, rec: Record, edits: Sequence[Any]) -> bool:
+    """Stage `edits` to `rec`, as `tx.update` does. A record this same transaction creates
+    (an import's) is written from its own text with only the changed keys written anew: the
+    comment-keeping editor's round trip is for files someone wrote, and would double the time
+    an import with rules takes."""
+    from crm.records import Edit, apply
+
+    if apply(rec.data, edits) == rec.data:
+        return False
+    change = tx.change_of(rec.type, rec.id)
+    if change is not None and change.before is None and change.after is not None:
+        text = _spliced(change.after, rec, [*edits, Edit("set", ("updated",), tx.now)])
+        if text is not None:
+            tx.write_text(rec.type, rec.id, text)
+            return True
+    return tx.update(rec, edits)
+
+
+def _spliced(text: str, rec: Record, edits: Sequence[Any]) -> str | None:
+    """`text` (a new record's, as crm wrote it) with `edits`, each top-level key they change
+    written anew and every other line kept; None when that cannot be done safely (comments,
+    a value partly kept whose form the data alone does not tell), for the editor to do."""
+    from crm.models import LIST_KINDS
+    from crm.records import apply
+    from crm.store import yamlio
+
+    if "#" in text or not text.endswith("\n"):
+        return None
+    after = apply(rec.data, edits)
+    typed = apply(rec.data, edits, typed=True)
+    whole = {e.path[0] for e in edits if e.op == "set" and len(e.path) == 1}
+    changed = [k for k in dict.fromkeys([*rec.data, *after]) if rec.data.get(k) != after.get(k)]
+    for key in changed:
+        kept_part = key in rec.data and key in after and key not in whole
+        f = rec.type.field(key)
+        if kept_part and (f is None or f.kind not in LIST_KINDS):
+            return None  # e.g. a list of dated entries: its dates are text in `rec.data`
+    starts = sorted((rec.lines.get(key, 0), key) for key in rec.data)
+    if len(starts) != len(rec.data) or (starts and starts[0][0] != 1):
+        return None
+    lines = text.splitlines(keepends=True)
+    blocks: dict[str, str] = {}
+    for i, (line, key) in enumerate(starts):
+        end = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(lines)
+        blocks[key] = "".join(lines[line - 1 : end])
+    order = [key for _, key in starts if key in after]
+    rank = _ranks(rec.type)
+    for key in after:
+        if key not in rec.data:
+            later = [i for i, k in enumerate(order) if rank(k) > rank(key)]
+            order.insert(later[0] if later else len(order), key)
+    out = "".join(_block(key, typed[key]) if key in changed else blocks[key] for key in order)
+    try:
+        same = yamlio.parse(out, rec.path).data == after
+    except CrmError:
+        same = False
+    return out if same else None
+
+
+def _block(key: str, value: Any) -> str:
+    """The lines of one top-level key as a new record has them; the same tags on every
+    record of an import are written once."""
+    from crm.store import yamlio
+
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return _list_block(key, tuple(value))
+    return yamlio.dump_new({key: value})
+
+
+@functools.lru_cache(maxsize=512)
+def _list_block(key: str, value: tuple[str, ...]) -> str:
+    from crm.store import yamlio
+
+    return yamlio.dump_new({key: list(value)})
+
+
+def _ranks(rtype: RecordType) -> Callable[[str], int]:
+    """Where a key goes in a new record: schema order, keys crm has no field for after, the
+    timestamps last (as crm.records.new_record orders them)."""
+    order = {name: i for i, name in enumerate(rtype.key_order)}
+    stamps = {"created": len(order) + 1, "updated": len(order) + 2}
+
+    def rank(key: str) -> int:
+        return stamps.get(key, order.get(key, len(order)))
+
+    return rank
 
 
 def _links(rec: Record, targets: Sequence[str]) -> dict[str, list[str]]:
@@ -1177,27 +1306,30 @@ def send_email(root: Path, config: Config, item: Pending, *, dry_run: bool = Fal
 
     spec = item.action.spec
     values = {**item.obj, **item.extra}
-    to = fill(spec["to"], values) if spec.get("to") else item.to
-    if spec.get("to") and to.strip():
-        name, address = mail.split_address(mail.address_list(to)[0])
+    what = f"{item.rtype.name.replace('_', ' ')} {item.obj.get('number') or item.id}"
+    to: list[str | tuple[str | None, str]]
+    if spec.get("to"):
+        filled = fill(spec["to"], values)
+        if not filled.strip():
+            raise ValidationError(
+                f"to: {spec['to']} is empty for {what}: the field has no value",
+                hint=f"give the record that field, or change `to:` ({item.action.key})",
+            )
+        to = [str(a) for a in mail.address_list(filled)]
+        name, address = mail.split_address(str(to[0]))
         values["recipient"] = {"name": name, "email": address}
-    elif item.extra.get("recipient", {}).get("name"):
-        name = str(item.extra["recipient"]["name"]).replace("\\", "\\\\").replace('"', '\\"')
-        to = f'"{name}" <{to}>'
-    if not to.strip():
+    elif item.to:
+        to = [(item.extra.get("recipient", {}).get("name") or None, item.to)]
+    else:
         raise ValidationError(
-            f"no address to email {item.rtype.name} {item.id} at",
+            f"no address to email {what} at",
             hint=f"give the record or its contact an email, or set `to:` ({item.action.key})",
         )
     cc = fill(spec["cc"], values) if spec.get("cc") else ""
-    attachments: list[Path] = []
-    document = item.obj.get("document")
-    if spec.get("attach") and isinstance(document, Mapping) and document.get("file"):
-        name = str(document["file"])
-        path = root / item.rtype.plural / name
-        if not ids.is_safe_file_name(name) or not path.is_file():
-            raise ValidationError(f"{item.rtype.plural}/{name} is missing: nothing to attach")
-        attachments.append(path)
+    attachments: list[tuple[str, bytes, str]] = []
+    if spec.get("attach"):
+        name, data = kept_document(root, item.rtype, item.path, item.obj)
+        attachments.append((name, data, mail.mime_type(name)))
     message = mail.compose(
         config, root, spec["template"], values, to=to, cc=cc, attachments=attachments
     )
@@ -1206,6 +1338,45 @@ def send_email(root: Path, config: Config, item: Pending, *, dry_run: bool = Fal
         return f"would email {sent_to}"
     mail.deliver(mail.settings_of(config), message)
     return f"emailed {sent_to}"
+
+
+def kept_document(
+    root: Path, rtype: RecordType, path: str, data: Mapping[str, Any]
+) -> tuple[str, bytes]:
+    """The file an issued record keeps (its `document:`), as (file name, bytes), checked: it
+    is there, beside the record and not a link out of the folder, and matches the SHA-256 the
+    record keeps, so that what goes out is what was issued, byte for byte. DataError if not."""
+    import hashlib
+
+    from crm.errors import DataError
+
+    document = data.get("document")
+    if not isinstance(document, Mapping) or not document.get("file"):
+        raise DataError(
+            path, "keeps no document to attach", hint="only issued invoices and credit notes do"
+        )
+    name = str(document["file"])
+    if not ids.is_safe_file_name(name):
+        raise DataError(path, f"document: '{name}' is not a file beside the record")
+    file = root / rtype.plural / name
+    rel = f"{rtype.plural}/{name}"
+    hint = "see `crm check`"
+    try:
+        if not _inside(file.resolve(), root.resolve()):
+            raise DataError(rel, "is a link to a file outside the CRM folder: not sent", hint=hint)
+        content = file.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataError(rel, "is missing, so there is nothing to attach", hint=hint) from exc
+    except OSError as exc:
+        raise DataError(rel, f"cannot be read: {exc.strerror or exc}") from exc
+    if hashlib.sha256(content).hexdigest() != document.get("sha256"):
+        raise DataError(
+            rel,
+            "does not match the sha256 its record keeps: it was changed since it was issued, "
+            "so it is not sent",
+            hint=hint,
+        )
+    return name, content
 
 
 # -- time-based rules: crm rules run ----------------------------------------------------------
@@ -1288,66 +1459,141 @@ def fired_at(rec: Record, rule: Rule) -> str | None:
 
 def run_timed(tx: Transaction, rules: Sequence[Rule], today: dt.date) -> list[Firing]:
     """Fire the time-based `rules` whose event has come by `today` for records they have not
-    fired for. Each firing is staged with the record's `fired:` entry; its email is sent at
-    once (a failure takes the firing back: it is tried again next time); hooks run after the
-    write. Returns every firing and failure."""
+    fired for. Each firing is staged with the record's `fired:` entry; then the pre- hooks
+    judge the whole change (a refusal sends nothing); then the emails go out, and a firing
+    whose email is not sent is taken back whole, to be tried again next time; hooks run after
+    the write. Returns every firing and failure."""
+    tx.rules = False  # what these rules change fires no event rule
+    start = tx.savepoint()
+    work = _Work(tx, noon(today) if today != dates.local_date(tx.now) else tx.now)
+    staged = _stage_timed(work, rules, today, sent={}, failed={})
+    tx.events = [p for p in work.pending if p.action.kind != "email"]  # for after the write
+    tx.prepare()  # the pre- hooks (never in a dry run) before any email: a refusal sends none
+    for item in tx.events:
+        if isinstance(item, Event):
+            item.rule = work.made.get(item.path)
+    sent: dict[tuple[str, str, str], list[str]] = {}
+    failed: dict[tuple[str, str, str], CrmError] = {}
+    for firing, emails in staged:
+        key = (firing.rule, firing.type, firing.id)
+        done = list(firing.done)
+        try:
+            for item in emails:
+                said = side_effect(work.store.root, work.config, item, dry_run=tx.dry_run)
+                planned = item.action.describe()
+                done = [said if d == planned else d for d in done]
+        except CrmError as exc:
+            failed[key] = exc  # an email sent before it in the same firing is sent again later
+            continue
+        if emails:
+            sent[key] = done
+        firing.done = done
+    if not failed:
+        return [f for f, _ in staged] + work.failures
+    # Stage again without the firings whose email failed; those sent stay fired, whatever
+    # the others changed since.
+    tx.rollback(start)
+    work = _Work(tx, work.now)
+    staged = _stage_timed(work, rules, today, sent=sent, failed=failed)
+    hooks = [p for p in work.pending if p.action.kind != "email"]
+    tx.events = [*_events_after(tx, work), *hooks]
+    return [f for f, _ in staged] + work.failures
+
+
+def _stage_timed(
+    work: _Work,
+    rules: Sequence[Rule],
+    today: dt.date,
+    *,
+    sent: Mapping[tuple[str, str, str], list[str]],
+    failed: Mapping[tuple[str, str, str], CrmError],
+) -> list[tuple[Firing, list[Pending]]]:
+    """Stage every firing of the time-based `rules` by `today`, each with its `fired:` entry,
+    and return them with their emails (kept out of `work.pending`). A firing in `failed` is
+    not staged but reported with its error; one in `sent` (its email went out) is staged
+    whatever its event and condition say now, with what it did."""
     from crm.records import Edit
 
-    tx.rules = False  # what these rules change fires no event rule
-    work = _Work(tx, noon(today) if today != dates.local_date(tx.now) else tx.now)
+    tx = work.tx
     config = work.config
-    out: list[Firing] = []
+    out: list[tuple[Firing, list[Pending]]] = []
+    work.failures = []
     for type_name in dict.fromkeys(TIMED[r.event] for r in rules if r.timed):
         rtype = RECORD_TYPES[type_name]
         scan = work.store.scan(rtype)
-        for problem in scan.problems:
-            notice(f"skipped {problem}")
+        if not sent and not failed:
+            for problem in scan.problems:
+                notice(f"skipped {problem}")
         for rec in scan.records:
             for rule in (r for r in rules if r.timed and TIMED[r.event] == type_name):
+                key = (rule.name, type_name, rec.id)
                 current = work.current(rtype, rec.id)
-                if fired_at(current, rule):
-                    continue
-                obj = work.obj(current)
-                if not timed_match(rule, current, obj, today)[0]:
-                    continue
-                try:
-                    if not _condition_holds(rule, rtype, obj, config):
-                        continue
-                except UsageError as exc:
-                    out.append(
+                if key in failed:
+                    work.failures.append(
                         Firing(
                             rule=rule.name,
                             type=type_name,
                             id=rec.id,
                             title=current.title,
-                            error=exc,
+                            error=failed[key],
                         )
                     )
                     continue
+                if fired_at(current, rule):
+                    continue
+                if key not in sent:
+                    obj = work.obj(current)
+                    if not timed_match(rule, current, obj, today)[0]:
+                        continue
+                    try:
+                        if not _condition_holds(rule, rtype, obj, config):
+                            continue
+                    except UsageError as exc:
+                        work.failures.append(
+                            Firing(
+                                rule=rule.name,
+                                type=type_name,
+                                id=rec.id,
+                                title=current.title,
+                                error=exc,
+                            )
+                        )
+                        continue
                 firing = Firing(rule=rule.name, type=type_name, id=rec.id, title=current.title)
                 point = tx.savepoint()
                 pending_before = len(work.pending)
+                made_before = dict(work.made)
                 try:
                     firing.done = _fire(work, rule, current, rule.event)
                     tx.update(
                         work.current(rtype, rec.id), [Edit("set", ("fired", rule.name), tx.now)]
                     )
-                    emails = [p for p in work.pending[pending_before:] if p.action.kind == "email"]
-                    for item in emails:  # before the write: one not sent is not fired
-                        said = side_effect(work.store.root, config, item, dry_run=tx.dry_run)
-                        work.pending.remove(item)
-                        planned = item.action.describe()
-                        firing.done = [said if d == planned else d for d in firing.done]
                 except CrmError as exc:
                     tx.rollback(point)
                     del work.pending[pending_before:]
-                    for path in [p for p in work.made if not any(c.path == p for c in tx.changes)]:
-                        del work.made[path]
+                    work.made = made_before
                     firing.done = []
                     firing.error = exc
-                out.append(firing)
-    tx.events = list(work.pending)  # hook actions, for after the write
+                    work.failures.append(firing)
+                    continue
+                emails = [p for p in work.pending[pending_before:] if p.action.kind == "email"]
+                for item in emails:
+                    work.pending.remove(item)
+                if key in sent:
+                    firing.done = sent[key]
+                    emails = []  # sent already
+                out.append((firing, emails))
     return out
+
+
+def _events_after(tx: Transaction, work: _Work) -> list[Event]:
+    """The events of what `tx` stages now, for the on- hooks (none without hooks/)."""
+    if not (tx.store.root / HOOKS_DIR).is_dir():
+        return []
+    events = record_events(tx.changes)
+    for event in events:
+        event.rule = work.made.get(event.path)
+    return events
 
 
 # -- rules test -------------------------------------------------------------------------------
@@ -1482,6 +1728,8 @@ class HookFile:
     executable: bool
     digest: str
     trusted: str  # yes, no (never trusted here), changed (since it was)
+    link: str | None = None  # where a symbolic link points
+    outside: bool = False  # a link to a file outside the CRM folder: never run
 
     @property
     def event(self) -> str:
@@ -1491,24 +1739,60 @@ class HookFile:
         return "rule action"
 
 
-def _trust_path(root: Path) -> Path:
-    from crm.store.folder import STATE_DIR
+def trust_path() -> Path:
+    """Where this machine keeps the hooks it trusts: the user's config folder
+    ($XDG_CONFIG_HOME/crm, else ~/.config/crm), never a CRM folder, which git could fill."""
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    folder = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return folder / "crm" / TRUST_FILE
 
-    return root / STATE_DIR / TRUST_FILE
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _trust_file(root: Path) -> Path | None:
+    """The trust file, unless it lies inside the CRM folder (a HOME that is the folder, or in
+    it): a file there could have come with `git pull`, so it is never believed."""
+    path = trust_path()
+    try:
+        if _inside(path.resolve(), root.resolve()):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def _trust_data(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _trusted(root: Path) -> dict[str, str]:
-    try:
-        data = json.loads(_trust_path(root).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    """The hooks of the folder at `root` trusted here: name -> SHA-256."""
+    path = _trust_file(root)
+    if path is None:
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    folders = _trust_data(path).get("folders")
+    entry = folders.get(str(root.resolve())) if isinstance(folders, dict) else None
+    return {str(k): str(v) for k, v in entry.items()} if isinstance(entry, dict) else {}
 
 
 def _digest(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _outside(root: Path, path: Path) -> bool:
+    """Whether `path` (a hook) leads, through a symbolic link, to a file outside the folder."""
+    try:
+        return not _inside(path.resolve(), root.resolve())
+    except OSError:
+        return True
 
 
 def hook_files(root: Path) -> list[HookFile]:
@@ -1525,22 +1809,28 @@ def hook_files(root: Path) -> list[HookFile]:
             continue
         digest = _digest(path)
         known = trusted.get(path.name)
-        state = "yes" if known == digest else "no" if known is None else "changed"
+        outside = _outside(root, path)
+        state = "yes" if known == digest and not outside else "no" if known is None else "changed"
         out.append(
             HookFile(
                 name=path.name,
                 path=path,
                 executable=os.access(path, os.X_OK),
                 digest=digest,
-                trusted=state,
+                trusted="no" if outside else state,
+                link=os.readlink(path) if path.is_symlink() else None,
+                outside=outside,
             )
         )
     return out
 
 
 def trust(root: Path, names: Sequence[str]) -> list[HookFile]:
-    """Record the hooks `names` (all in hooks/ when empty) as trusted here, as they are now."""
+    """Record the hooks `names` (all in hooks/ when empty) as trusted here, as they are now.
+    A link to a file outside the folder is never trusted: named, it is refused; else skipped
+    with a notice."""
     from crm.store import atomic
+    from crm.store.lock import folder_lock
 
     found = {h.name: h for h in hook_files(root)}
     if names:
@@ -1549,15 +1839,43 @@ def trust(root: Path, names: Sequence[str]) -> list[HookFile]:
             known = ", ".join(found) or "none"
             raise NotFoundError(f"no hook {missing[0]} in {HOOKS_DIR}/", hint=f"hooks: {known}")
         chosen = [found[n] for n in names]
+        for hook in chosen:
+            if hook.outside:
+                raise ValidationError(_outside_message(hook.name), hint=_OUTSIDE_HINT)
     else:
-        chosen = list(found.values())
-    trusted = _trusted(root)
-    for hook in chosen:
-        trusted[hook.name] = hook.digest
-    path = _trust_path(root)
+        chosen = []
+        for hook in found.values():
+            if hook.outside:
+                notice(f"{_outside_message(hook.name)}: not trusted")
+            else:
+                chosen.append(hook)
+    path = _trust_file(root)
+    if path is None:
+        raise ValidationError(
+            f"{trust_path()} is inside the CRM folder, where git could bring it in",
+            hint="set XDG_CONFIG_HOME to a folder outside it",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write(path, json.dumps(dict(sorted(trusted.items())), indent=2) + "\n")
+    with folder_lock(path.with_suffix(".lock")):
+        data = _trust_data(path)
+        folders = data.get("folders")
+        folders = dict(folders) if isinstance(folders, dict) else {}
+        key = str(root.resolve())
+        entry = folders.get(key)
+        trusted = {str(k): str(v) for k, v in entry.items()} if isinstance(entry, dict) else {}
+        for hook in chosen:
+            trusted[hook.name] = hook.digest
+        folders[key] = dict(sorted(trusted.items()))
+        text = json.dumps({"folders": dict(sorted(folders.items()))}, indent=2, ensure_ascii=False)
+        atomic.write(path, text + "\n")
     return chosen
+
+
+_OUTSIDE_HINT = "copy the file into hooks/ instead of linking to it"
+
+
+def _outside_message(name: str) -> str:
+    return f"{HOOKS_DIR}/{name} is a link to a file outside the CRM folder"
 
 
 def hook_timeout() -> float:
@@ -1573,8 +1891,17 @@ def hook_timeout() -> float:
     return seconds
 
 
+def hook_depth() -> int:
+    """How many hooks deep this crm runs: 0 for a command you typed, 1 for one a hook ran."""
+    text = os.environ.get(DEPTH_ENV, "").strip()
+    try:
+        return max(int(text), 0) if text else 0
+    except ValueError:
+        return MAX_HOOK_DEPTH  # not a number crm wrote: run no hooks rather than loop
+
+
 def _base_env(root: Path) -> dict[str, str]:
-    return {"CRM_DIR": str(root)}
+    return {"CRM_DIR": str(root), DEPTH_ENV: str(hook_depth() + 1)}
 
 
 def _env(root: Path, event: Event) -> dict[str, str]:
@@ -1598,10 +1925,11 @@ def run_hook(
     """Run hooks/NAME with `payload` as JSON on stdin; whether it ran.
 
     A hook that is not there is nothing to run (unless `required`: a rule's hook). One not
-    trusted here (new, or changed since) does not run: a pre- hook refuses the command then,
-    since the check it stands for cannot be made; others give a notice. A pre- hook exiting
-    non-zero refuses the command with its message; any other failure raises for the caller
-    to warn about."""
+    trusted here (new, or changed since), a link to a file outside the folder, or one a crm
+    run by hooks MAX_HOOK_DEPTH deep would start does not run: a pre- hook refuses the command
+    then, since the check it stands for cannot be made; others give a notice. A pre- hook
+    exiting non-zero refuses the command with its message; any other failure raises for the
+    caller to warn about."""
     path = root / HOOKS_DIR / name
     if not path.is_file():
         if required:
@@ -1611,15 +1939,26 @@ def run_hook(
     if not os.access(path, os.X_OK):
         notice(f"{shown} is not executable: not run (chmod +x it)")
         return False
+
+    def refuse(why: str, hint: str) -> bool:
+        if pre:
+            raise RefusedError(f"{shown} {why} and is not run", hint=hint)
+        notice(f"{shown} not run: it {why} ({hint})")
+        return False
+
+    depth = hook_depth()
+    if depth >= MAX_HOOK_DEPTH:
+        return refuse(
+            f"would be {depth + 1} hooks deep ({DEPTH_ENV}={depth})",
+            f"a crm run by a hook runs hooks; one run {MAX_HOOK_DEPTH} hooks deep runs none",
+        )
+    if _outside(root, path):
+        return refuse("is a link to a file outside the CRM folder", _OUTSIDE_HINT)
     digest = _digest(path)
     known = _trusted(root).get(name)
     if known != digest:
         why = "is new here" if known is None else "changed since it was trusted"
-        hint = f"read it, then `crm hooks trust {name}`"
-        if pre:
-            raise RefusedError(f"{shown} {why} and is not run until trusted", hint=hint)
-        notice(f"{shown} not run: it {why} ({hint})")
-        return False
+        return refuse(f"{why}, until trusted", f"read it, then `crm hooks trust {name}`")
     code, out, err = _execute(root, path, payload, env)
     if code != 0:
         message = _first_line(err) or _first_line(out) or f"exit status {code}"
@@ -1629,11 +1968,21 @@ def run_hook(
     return True
 
 
+def _hook_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a hook runs in: crm's own, without the SMTP password, and `env`."""
+    from crm.mail import PASSWORD_ENV
+
+    return {**{k: v for k, v in os.environ.items() if k != PASSWORD_ENV}, **env}
+
+
 def _execute(
     root: Path, path: Path, payload: Mapping[str, Any], env: Mapping[str, str]
 ) -> tuple[int, str, str]:
-    import signal
+    """Run the hook and wait for it (not for the pipes it leaves to children of its own):
+    its exit code and, up to HOOK_OUTPUT bytes each, what it wrote to stdout and stderr."""
+    import selectors
     import subprocess
+    import time
 
     timeout = hook_timeout()
     data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
@@ -1644,28 +1993,112 @@ def _execute(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, **env},
+            env=_hook_environment(env),
             start_new_session=True,  # its own process group: a timeout ends its children too
         )
     except OSError as exc:
         raise CrmError(f"{HOOKS_DIR}/{path.name} cannot be run: {exc.strerror or exc}") from exc
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+    kept = {out_fd: bytearray(), err_fd: bytearray()}
+    deadline = time.monotonic() + timeout
+    selector = selectors.DefaultSelector()
     try:
-        out, err = proc.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        killpg = getattr(os, "killpg", None)
+        for fd in kept:
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        waiting = memoryview(data)
+        os.set_blocking(in_fd, False)
+        selector.register(in_fd, selectors.EVENT_WRITE)
+        while proc.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _stop(proc)
+                raise (RefusedError if path.name.startswith("pre-") else CrmError)(
+                    f"{HOOKS_DIR}/{path.name} took longer than {timeout:g} s and was stopped"
+                )
+            if not selector.get_map():  # pipes closed: only its exit to wait for
+                try:
+                    proc.wait(timeout=left)
+                except subprocess.TimeoutExpired:
+                    continue
+                break
+            for key, _ in selector.select(timeout=min(left, 0.05)):
+                if key.fd == in_fd:
+                    try:
+                        waiting = waiting[os.write(in_fd, waiting[:65536]) :]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # it does not read its stdin: fine
+                        waiting = waiting[:0]
+                    if not waiting:
+                        selector.unregister(in_fd)
+                        proc.stdin.close()
+                else:
+                    _read(key.fd, kept[key.fd], selector)
+        # It has ended: what is in its pipes now, without waiting for children that keep them.
+        for fd, buffer in kept.items():
+            for _ in range(16):
+                if fd not in selector.get_map() or not _read(fd, buffer, selector):
+                    break
+    finally:
+        selector.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+    text = [bytes(kept[fd]).decode("utf-8", "replace") for fd in (out_fd, err_fd)]
+    return proc.returncode, text[0], text[1]
+
+
+def _read(fd: int, buffer: bytearray, selector: Any) -> bool:
+    """Read what the pipe `fd` has now into `buffer`, keeping at most HOOK_OUTPUT bytes (the
+    rest is read and dropped, so that the hook never waits on a full pipe); False once there
+    is nothing more to read now (or ever: the pipe is unregistered at its end)."""
+    try:
+        chunk = os.read(fd, 65536)
+    except BlockingIOError:
+        return False
+    except OSError:
+        chunk = b""
+    if not chunk:
+        selector.unregister(fd)
+        return False
+    room = HOOK_OUTPUT - len(buffer)
+    if room > 0:
+        buffer += chunk[:room]
+    return True
+
+
+def _stop(proc: Any) -> None:
+    """End a hook that took too long, with the children in its process group, and reap it
+    (its own exit only: a child that left the group may hold the pipes on)."""
+    import contextlib
+    import signal
+    import subprocess
+
+    killpg = getattr(os, "killpg", None)
+    try:
         if killpg is not None:
-            try:
-                killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                proc.kill()
+            killpg(proc.pid, signal.SIGKILL)
         else:
             proc.kill()
-        proc.communicate()
-        raise (RefusedError if path.name.startswith("pre-") else CrmError)(
-            f"{HOOKS_DIR}/{path.name} took longer than {timeout:g} s and was stopped"
-        ) from exc
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    except OSError:
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+_ESCAPE_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_MESSAGE_LENGTH = 300  # characters of a hook's message shown
 
 
 def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """The first non-blank line of a hook's output, without terminal escapes or control
+    characters, cut to a short line."""
+    for line in text.splitlines():
+        line = _CONTROL_RE.sub("", _ESCAPE_RE.sub("", line)).replace("\t", " ").strip()
+        if line:
+            if len(line) > _MESSAGE_LENGTH:
+                return line[: _MESSAGE_LENGTH - 1].rstrip() + "…"
+            return line
+    return ""

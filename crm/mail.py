@@ -27,6 +27,8 @@ KEYS = ("host", "port", "security", "user", "from", "reply_to", "bcc", "timeout"
 PASSWORD_ENV = "CRM_SMTP_PASSWORD"
 KEYRING_SERVICE = "crm-smtp"
 SETUP_HINT = "add `mail:` with host, port and user to crm.yaml (docs/email.md)"
+# Whom a message goes to: `addr` or `Name <addr>` as a header has it, or (name, addr).
+Recipient = str | tuple[str | None, str]
 _ADDRESS_RE = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+")
 # crm.yaml is read by every command: its addresses are checked by this pattern, not by the
 # (slower to import) header parser that `compose` uses.
@@ -205,9 +207,18 @@ def _header_address(name: str | None, address: str) -> Any:
         raise ValidationError(f"'{address}' is not an email address") from exc
 
 
-def _parsed(text: str) -> Any:
-    name, address = split_address(text)
-    return _header_address(name, address)
+def _parsed(given: str | tuple[str | None, str]) -> Any:
+    """A header address from a text (`Name <addr>`, parsed as a header) or from a (name,
+    address) pair, whose name is taken as it is: `Dr. Sabine Koch`, `Ada (Acme GmbH)` and
+    quotes need no quoting by the caller."""
+    if isinstance(given, str):
+        name, address = split_address(given)
+        return _header_address(name, address)
+    name, address = given
+    if name is not None and ("\r" in name or "\n" in name):
+        raise ValidationError(f"the name of {address} holds a line break, which no header may")
+    _, address = split_address(address)
+    return _header_address(" ".join(name.split()) if name else None, address)
 
 
 def sender_of(config: Config, settings: MailSettings) -> Any:
@@ -248,13 +259,13 @@ def compose(
     template: str,
     context: Mapping[str, Any],
     *,
-    to: str | Sequence[str],
-    cc: str | Sequence[str] = (),
+    to: str | Sequence[Recipient],
+    cc: str | Sequence[Recipient] = (),
     attachments: Sequence[tuple[str, bytes, str] | Path] = (),
 ) -> EmailMessage:
     """The message rendered from `template` (subject, text and an optional HTML part) for
-    `to` and `cc` (addresses, or one text of them separated by commas), with `attachments`
-    as (file name, bytes, MIME type) or files, ready to send."""
+    `to` and `cc` (addresses, (name, address) pairs, or one text of addresses separated by
+    commas), with `attachments` as (file name, bytes, MIME type) or files, ready to send."""
     from email import policy
     from email.message import EmailMessage
     from email.utils import format_datetime, make_msgid
@@ -299,10 +310,10 @@ def compose(
     return message
 
 
-def address_list(given: str | Sequence[str]) -> list[str]:
+def address_list(given: str | Sequence[Recipient]) -> list[Recipient]:
     """Addresses one by one: a text is split at its commas (those outside quotes)."""
     if not isinstance(given, str):
-        return [str(a) for a in given if str(a).strip()]
+        return [a if isinstance(a, tuple) else str(a) for a in given if _given(a)]
     parts: list[str] = []
     current, quoted, angled = "", False, False
     for char in given:
@@ -319,15 +330,23 @@ def address_list(given: str | Sequence[str]) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-def _attachment(path: Path) -> tuple[str, bytes, str]:
+def _given(item: Recipient) -> bool:
+    return bool(item[1].strip()) if isinstance(item, tuple) else bool(str(item).strip())
+
+
+def mime_type(name: str) -> str:
+    """The MIME type of an attachment, by its file name."""
     import mimetypes
 
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _attachment(path: Path) -> tuple[str, bytes, str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot attach {path}: {exc.strerror or exc}") from exc
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return path.name, data, mime
+    return path.name, data, mime_type(path.name)
 
 
 def _transfer_encoding(text: str) -> str:
@@ -425,12 +444,34 @@ def _login(client: Any, user: str, password: str) -> None:
         client.login(user, password)
         return
     client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
     if "plain" not in client.esmtp_features.get("auth", "").lower().split():
         raise smtplib.SMTPAuthenticationError(504, b"the server takes no AUTH PLAIN")
     token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
     code, resp = client.docmd("AUTH", f"PLAIN {token}")
     if code not in (235, 503):
         raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+def _secret_forms(user: str, password: str) -> list[str]:
+    """Every form in which the password could come back in a server's reply or an error:
+    as it is, escaped as Python shows text and bytes, in UTF-8 read as Latin-1, and base64
+    as AUTH LOGIN and AUTH PLAIN send it. Longest first."""
+    import base64
+
+    raw = password.encode("utf-8")
+    forms = {
+        password,
+        ascii(password)[1:-1],
+        repr(raw)[2:-1],
+        raw.decode("latin-1"),
+        raw.hex(),
+    }
+    for secret in (raw, b"\0" + user.encode("utf-8") + b"\0" + raw, user.encode() + b"\0" + raw):
+        token = base64.b64encode(secret).decode("ascii")
+        forms.update({token, token.rstrip("=")})
+    return sorted((f for f in forms if f), key=len, reverse=True)
 
 
 def deliver(settings: MailSettings, message: EmailMessage) -> None:
@@ -450,9 +491,13 @@ def deliver(settings: MailSettings, message: EmailMessage) -> None:
                 hint=f"set {PASSWORD_ENV} or run `crm mail password`",
             )
 
+    secrets = _secret_forms(settings.user or "", password) if password else []
+
     def clean(text: str) -> str:
         text = " ".join(text.split())
-        return text.replace(password, "***") if password else text
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def reply(code: int, resp: bytes | str) -> str:
         said = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
@@ -468,15 +513,23 @@ def deliver(settings: MailSettings, message: EmailMessage) -> None:
             client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         with client:
             if settings.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                try:
+                    client.starttls(context=ssl.create_default_context())
+                except smtplib.SMTPNotSupportedError as exc:
+                    raise MailError(
+                        f"{where} does not offer STARTTLS",
+                        hint="set mail.security to tls (port 465) or, on a trusted network, none",
+                    ) from exc
             if settings.user and password is not None:
-                _login(client, settings.user, password)
+                try:
+                    _login(client, settings.user, password)
+                except smtplib.SMTPNotSupportedError as exc:
+                    raise MailError(
+                        f"{where} does not offer a login (AUTH), and mail.user is set",
+                        hint="remove mail.user if the server needs none; many servers offer "
+                        "AUTH only over TLS (mail.security starttls or tls)",
+                    ) from exc
             refused = client.send_message(message)
-    except smtplib.SMTPNotSupportedError as exc:
-        raise MailError(
-            f"{where} does not offer STARTTLS",
-            hint="set mail.security to tls (port 465) or, on a trusted network, none",
-        ) from exc
     except smtplib.SMTPAuthenticationError as exc:
         raise MailError(
             f"{where} refused the login as {settings.user}: {reply(exc.smtp_code, exc.smtp_error)}",

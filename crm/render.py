@@ -8,6 +8,7 @@ A data folder overrides any template by a file of the same name in its `template
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -143,15 +144,73 @@ def _folder_loader(overrides: Path) -> Any:
     return FolderLoader(str(overrides))
 
 
+# What a template from a shared folder may make: bounded, so that `{{ 'x' * 10**12 }}` is an
+# error, not the memory of the machine. A document or an email is far smaller.
+MAX_TEXT = 1_000_000  # characters (or items) one expression may make
+MAX_OUTPUT = 10_000_000  # characters a template may render
+MAX_BITS = 100_000  # bits of a number `**` may make
+
+
+@functools.cache
+def _bounded_environment() -> type:
+    """A sandboxed Jinja environment whose `*`, `**`, `+` and `~` refuse results larger than
+    the limits above (built on first use: Jinja loads only when a template is rendered)."""
+    from jinja2.compiler import CodeGenerator
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    def sized(value: Any) -> int | None:
+        return len(value) if isinstance(value, str | bytes | list | tuple) else None
+
+    def too_large(what: str) -> SecurityError:
+        return SecurityError(f"{what} would be larger than a template may make")
+
+    class Generator(CodeGenerator):
+        def visit_Concat(self, node: Any, frame: Any) -> None:
+            self.write("environment.checked_text(")
+            super().visit_Concat(node, frame)
+            self.write(")")
+
+    class Bounded(SandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**", "+"})
+        code_generator_class = Generator
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    length = sized(seq)
+                    if length is not None and isinstance(times, int) and length * times > MAX_TEXT:
+                        raise too_large("a repeated text or list")
+            elif operator == "+":
+                a, b = sized(left), sized(right)
+                if a is not None and b is not None and a + b > MAX_TEXT:
+                    raise too_large("a joined text or list")
+            elif (
+                operator == "**"
+                and isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and right * left.bit_length() > MAX_BITS
+            ):
+                raise too_large("a power")
+            return super().call_binop(context, operator, left, right)
+
+        def checked_text(self, text: Any) -> Any:
+            if isinstance(text, str) and len(text) > MAX_TEXT:
+                raise too_large("a joined text (~)")
+            return text
+
+    return Bounded
+
+
 def environment(overrides: Path | None) -> Any:
     from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
 
     loaders: list[Any] = []
     if overrides is not None and (overrides.is_dir() or overrides.is_symlink()):
         loaders.append(_folder_loader(overrides))
     loaders.append(PackageLoader("crm", "templates"))
-    env = SandboxedEnvironment(
+    env = _bounded_environment()(
         loader=ChoiceLoader(loaders),
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
         undefined=StrictUndefined,
@@ -207,13 +266,43 @@ def render_template(
         where = f" (line {line})" if line else ""
         raise TemplateError(f"template {name}{where}: {exc.message or exc}") from exc
     try:
-        return str(template.render(**context))
+        return _rendered(template, context)
+    except TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {name}: it includes '{exc.name}', which is no template in templates/ "
+            "(nor one crm has)"
+        ) from None
     except JinjaError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
-        raise TemplateError(f"template {name}{where}: {exc.message or exc}") from exc
+        raise TemplateError(f"template {name}{where}: {_one_line(exc.message or exc)}") from exc
+    except RecursionError:
+        raise TemplateError(
+            f"template {name}: includes or calls nest too deep (does it include itself?)"
+        ) from None
+    except MemoryError:
+        raise TemplateError(f"template {name}: makes more text than fits in memory") from None
     except (ValueError, ArithmeticError) as exc:
-        raise TemplateError(f"template {name}: {exc}") from exc
+        raise TemplateError(f"template {name}: {_one_line(exc)}") from exc
+
+
+def _rendered(template: Any, context: dict[str, Any]) -> str:
+    """The template's text, refused (SecurityError) once longer than MAX_OUTPUT."""
+    from jinja2.exceptions import SecurityError
+
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(**context):
+        size += len(part)
+        if size > MAX_OUTPUT:
+            raise SecurityError(f"the text would be longer than {MAX_OUTPUT:,} characters")
+        parts.append(part)
+    return "".join(parts)
+
+
+def _one_line(message: Any) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def pdf(html: str, base: Path | None = None) -> bytes:

@@ -51,6 +51,11 @@ def hook(folder: Path, name: str, body: str, *, trusted: bool = True, crm=None) 
     return path
 
 
+def run_rules(crm, day: str, *args: str):
+    """`crm rules run` on `day` (at 10:00 UTC): a day to come is refused as --today."""
+    return crm("rules", "run", *args, env={"CRM_NOW": f"{day}T10:00:00"})
+
+
 def files(folder: Path, kind: str) -> list[str]:
     return sorted(p.name for p in (folder / kind).glob("*.yaml"))
 
@@ -223,10 +228,10 @@ def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued, monkeypat
     path = billed / "invoices" / f"{issued}.yaml"
     # Due on 2026-12-07: not yet overdue by 7 days on the 13th.
     for day in ("2026-11-30", "2026-12-13"):
-        result = crm("rules", "run", "--today", day)
+        result = run_rules(crm, day)
         assert result.ok and result.stdout == "" and result.stderr == "", result.stderr
     assert "fired" not in load(path)
-    result = crm("rules", "run", "--today", "2026-12-14")
+    result = run_rules(crm, "2026-12-14")
     assert result.ok, result.stderr
     assert result.stdout.startswith("chase: invoice ")
     assert 'task call-about-invoice-2026-0001-226-10-due "Call about invoice 2026-0001' in (
@@ -234,7 +239,7 @@ def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued, monkeypat
     )
     invoice = load(path)
     assert invoice["tags"] == ["overdue"]
-    assert invoice["fired"] == {"chase": "2026-11-23T10:00:00Z"}
+    assert invoice["fired"] == {"chase": "2026-12-14T10:00:00Z"}
     assert invoice["status"] == "issued" and invoice["number"] == "2026-0001"
     (name,) = files(billed, "tasks")
     task = load(billed / "tasks" / name)
@@ -242,7 +247,7 @@ def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued, monkeypat
     assert task["due"] == "2026-12-15" and task["companies"] == ["acme-gmbh"]
     text = path.read_text()
     for day in ("2026-12-14", "2026-12-20", "2027-03-01"):
-        again = crm("rules", "run", "--today", day)
+        again = run_rules(crm, day)
         assert again.ok and again.stdout == "", again.stdout
     assert path.read_text() == text
     assert files(billed, "tasks") == [name]
@@ -253,7 +258,7 @@ def test_a_time_based_rule_fires_once_across_runs(crm, billed, issued, monkeypat
     edited = crm("invoice", "edit", issued)
     assert edited.ok, edited.stderr
     assert "fired" not in load(path)
-    assert crm("rules", "run", "--today", "2026-12-20").stdout.startswith("chase: invoice ")
+    assert run_rules(crm, "2026-12-20").stdout.startswith("chase: invoice ")
     assert len(files(billed, "tasks")) == 2
 
 
@@ -279,7 +284,7 @@ def test_rules_run_dry_run_and_one_rule(crm, billed, issued):
     assert wrong.exit_code == 2 and "fires on its event" in wrong.stderr
     unknown = crm("rules", "run", "--rule", "nope")
     assert unknown.exit_code == 2 and "no rule 'nope'" in unknown.stderr
-    result = crm("rules", "run", "--rule", "chase", "--today", "2026-12-20", "-f", "json")
+    result = run_rules(crm, "2026-12-20", "--rule", "chase", "-f", "json")
     (firing,) = json.loads(result.stdout)
     assert firing["rule"] == "chase" and firing["id"] == issued and firing["error"] is None
     # What the time-based rule made fires no event rule: the task is not tagged `new`.
@@ -318,7 +323,7 @@ rules:
     import datetime as dt
 
     near = (dt.date.fromisoformat(until) - dt.timedelta(days=2)).isoformat()
-    result = crm("rules", "run", "--today", near)
+    result = run_rules(crm, near)
     assert result.stdout == "expiring: quote offer (Offer): tag expiring\n"
     # A task given a new due date may fall overdue again: a new event.
     assert crm("task", "set", "urgent", "due=2026-11-22").ok
@@ -371,12 +376,12 @@ def test_rules_test_explains_the_condition_and_an_earlier_firing(crm, billed, is
         'condition `amount_due>100 and tag:vip` is false: amount_due is "226.10", tags is []'
     )
     assert crm("invoice", "set", issued, "tags+=vip").ok
-    assert crm("rules", "run", "--today", "2026-12-20").ok
+    assert run_rules(crm, "2026-12-20").ok
     (verdict,) = json.loads(
         crm("rules", "test", issued, "--today", "2026-12-21", "-f", "json").stdout
     )
-    assert not verdict["fires"] and verdict["fired"] == "2026-11-23T10:00:00Z"
-    assert verdict["why"][-1] == "already fired on 2026-11-23: never again for this record"
+    assert not verdict["fires"] and verdict["fired"] == "2026-12-20T10:00:00Z"
+    assert verdict["why"][-1] == "already fired on 2026-12-20: never again for this record"
     early = crm("rules", "test", issued, "--today", "2026-12-10")
     assert "overdue by 3 days; the rule waits for 7" in early.stdout
 
@@ -541,6 +546,7 @@ def test_untrusted_or_changed_hooks_do_not_run(crm, repo, deal):
         "executable": True,
         "trusted": "no",
         "rules": [],
+        "link": None,
     }
     assert crm("hooks", "trust").ok
     assert crm("deal", "set", deal, "value=5100").ok
@@ -556,9 +562,10 @@ def test_untrusted_or_changed_hooks_do_not_run(crm, repo, deal):
     refused = crm("deal", "set", deal, "value=5300")
     assert refused.exit_code == 25 and "hooks/pre-change is new here" in refused.stderr
     assert load(repo / "deals" / "acme-web.yaml")["value"] == "5200.00"
-    # The trust is this machine's: kept in .crm/, which git ignores.
-    assert (repo / ".crm" / "trusted-hooks.json").is_file()
-    assert ".crm" not in git(repo, "status", "--porcelain", "--ignored=no")
+    # The trust is this machine's: kept in the user's config folder, never in the CRM folder.
+    kept = json.loads((Path.home() / ".config" / "crm" / "trusted-hooks.json").read_text())
+    assert set(kept["folders"][str(repo.resolve())]) == {"on-change"}
+    assert not (repo / ".crm" / "trusted-hooks.json").exists()
     missing = crm("hooks", "trust", "nope")
     assert missing.exit_code == 20 and "no hook nope" in missing.stderr
 
@@ -686,7 +693,7 @@ def test_a_rule_emails_once_with_the_document_attached(crm, billed, issued, smtp
     assert dry.ok, dry.stderr
     assert "would email ada@acme.example" in dry.stdout
     assert smtp.envelopes == []
-    result = crm("rules", "run", "--today", "2026-12-20")
+    result = run_rules(crm, "2026-12-20")
     assert result.ok, result.stderr
     assert (
         "overdue-notice: invoice " in result.stdout and "emailed ada@acme.example" in result.stdout
@@ -708,7 +715,7 @@ def test_a_rule_emails_once_with_the_document_attached(crm, billed, issued, smtp
     assert part.get_filename() == kept.name and part.get_content() == kept.read_text()
     assert set(invoice["fired"]) == {"overdue-notice", "mark-late"}
     assert invoice["tags"] == ["chased", "late"]
-    assert crm("rules", "run", "--today", "2026-12-21").stdout == ""
+    assert run_rules(crm, "2026-12-21").stdout == ""
     assert len(smtp.envelopes) == 1
 
 
@@ -718,7 +725,7 @@ def test_an_email_not_sent_leaves_the_rule_to_fire_next_time(crm, billed, issued
     notice_templates(billed)
     add_rules(billed, NOTICE)
     path = billed / "invoices" / f"{issued}.yaml"
-    result = crm("rules", "run", "--today", "2026-12-20")
+    result = run_rules(crm, "2026-12-20")
     assert result.exit_code == 26
     no_traceback(result)
     assert "Warning: overdue-notice: invoice " in result.stderr
@@ -726,11 +733,11 @@ def test_an_email_not_sent_leaves_the_rule_to_fire_next_time(crm, billed, issued
     # The other rule's firing is written; the one whose email failed is not, tag and all.
     assert result.stdout.startswith("mark-late: invoice ")
     invoice = load(path)
-    assert invoice["fired"] == {"mark-late": "2026-11-23T10:00:00Z"}
+    assert invoice["fired"] == {"mark-late": "2026-12-20T10:00:00Z"}
     assert invoice["tags"] == ["late"]
     config = billed / "crm.yaml"
     config.write_text(config.read_text().replace(f"port: {dead}", f"port: {smtp.port}"))
-    retry = crm("rules", "run", "--today", "2026-12-21")
+    retry = run_rules(crm, "2026-12-21")
     assert retry.ok, retry.stderr
     assert retry.stdout.startswith("overdue-notice: invoice ")
     assert len(smtp.envelopes) == 1
@@ -860,3 +867,340 @@ rules:
     number = int(line.split(":")[1])
     assert "stage: propsal" in text[number - 1]
     assert "rules.0.stage: no pipeline has a stage 'propsal'" in line
+
+
+# -- after review: trust, hooks and the rules' emails -----------------------------------------
+
+
+def test_trust_that_came_with_the_folder_is_never_believed(crm, repo, deal, monkeypatch):
+    """What `git add -f .crm/trusted-hooks.json` ships is never read: trust is this machine's."""
+    import hashlib
+
+    ran = repo.parent / "ran"
+    path = hook(repo, "on-add", f"touch {ran}", trusted=False)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    shipped = {"on-add": digest, "folders": {str(repo.resolve()): {"on-add": digest}}}
+    (repo / ".crm" / "trusted-hooks.json").write_text(json.dumps(shipped))
+    git(repo, "add", "-f", ".crm/trusted-hooks.json", "hooks/on-add")
+    git(repo, "commit", "-qm", "hooks")
+    result = crm("contact", "add", "Eve", "--email", "eve@example.com")
+    assert result.ok, result.stderr
+    assert "hooks/on-add not run: it is new here" in result.stderr
+    assert not ran.exists()
+    # Nor a config folder inside the CRM folder, where git could put the file too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(repo / ".crm"))
+    (repo / ".crm" / "crm").mkdir()
+    (repo / ".crm" / "crm" / "trusted-hooks.json").write_text(json.dumps(shipped))
+    assert "not run: it is new here" in crm("contact", "add", "Mallory").stderr
+    assert not ran.exists()
+    refused = crm("hooks", "trust", "on-add")
+    assert refused.exit_code == 22 and "is inside the CRM folder" in refused.stderr
+    no_traceback(refused)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(repo.parent / "config"))
+    assert crm("hooks", "trust", "on-add").ok
+    assert (repo.parent / "config" / "crm" / "trusted-hooks.json").is_file()
+    assert crm("contact", "add", "Trent").ok
+    assert ran.exists()
+
+
+def test_a_hook_linked_outside_the_folder_never_runs(crm, repo, deal):
+    ran = repo.parent / "ran"
+    outside = repo.parent / "outside.sh"
+    outside.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    outside.chmod(0o755)
+    (repo / "hooks").mkdir()
+    (repo / "hooks" / "on-add").symlink_to(outside)
+    hook(repo, "common", f"echo common >> {ran}-inside", trusted=False)
+    (repo / "hooks" / "on-change").symlink_to("common")  # a link within the folder is fine
+    rows = {r["name"]: r for r in json.loads(crm("hooks", "list", "-f", "json").stdout)}
+    assert rows["on-add"]["link"] == str(outside) and rows["on-add"]["trusted"] == "no"
+    assert rows["on-change"]["link"] == "common"
+    assert "outside the CRM folder" in crm("hooks", "list").stderr
+    named = crm("hooks", "trust", "on-add")
+    assert named.exit_code == 22
+    assert "hooks/on-add is a link to a file outside the CRM folder" in named.stderr
+    every = crm("hooks", "trust")
+    assert every.ok and "hooks/on-add is a link to a file outside the CRM folder" in every.stderr
+    result = crm("contact", "add", "Eve")
+    assert result.ok
+    assert "hooks/on-add not run: it is a link to a file outside the CRM folder" in result.stderr
+    assert not ran.exists()
+    assert crm("deal", "set", deal, "value=5000").ok
+    assert (repo.parent / "ran-inside").read_text() == "common\n"
+
+
+def test_hook_output_is_bounded_and_shown_as_one_clean_line(crm, repo, deal):
+    hook(
+        repo,
+        "pre-change",
+        "head -c 3000000 /dev/zero | tr '\\0' x >&2\nexit 1",
+        crm=crm,
+    )
+    result = crm("deal", "set", deal, "value=5000")
+    assert result.exit_code == 25
+    (line,) = [ln for ln in result.stderr.splitlines() if "pre-change" in ln]
+    assert line.startswith("Error: hooks/pre-change: xxx") and line.endswith("…")
+    assert len(line) < 400
+    hook(
+        repo,
+        "pre-change",
+        "printf '\\033[2J\\033[31mno\\033[0m\\a deals\\b today\\n' >&2; exit 1",
+        crm=crm,
+    )
+    result = crm("deal", "set", deal, "value=5000")
+    assert "Error: hooks/pre-change: no deals today" in result.stderr
+    assert "\x1b" not in result.stderr and "\a" not in result.stderr and "\b" not in result.stderr
+    # A hook that writes a lot to stdout is read to its end, without keeping it all.
+    hook(repo, "pre-change", "head -c 30000000 /dev/zero\nexit 0", crm=crm)
+    assert crm("deal", "set", deal, "value=5000").ok
+
+
+def test_the_timeout_is_the_hooks_own_not_its_childrens(crm, repo, deal, monkeypatch):
+    """A hook that has ended has ended, whatever children of its own still hold its output."""
+    import shutil
+    import time
+
+    monkeypatch.setenv("CRM_HOOK_TIMEOUT", "2")
+    hook(repo, "on-change", "sleep 4 &\nexit 0", crm=crm)
+    began = time.monotonic()
+    result = crm("deal", "set", deal, "value=5000")
+    assert result.ok and "took longer" not in result.stderr, result.stderr
+    assert time.monotonic() - began < 1.5
+    if shutil.which("setsid") is None:
+        return
+    monkeypatch.setenv("CRM_HOOK_TIMEOUT", "0.5")
+    hook(repo, "pre-change", "setsid sleep 4 &\nsleep 30", crm=crm)
+    began = time.monotonic()
+    result = crm("deal", "set", deal, "value=6000")
+    assert result.exit_code == 25 and "took longer than 0.5 s" in result.stderr
+    assert time.monotonic() - began < 2.5  # not held by the child that left the group
+
+
+def test_hooks_running_crm_stop_two_hooks_deep(crm, repo, deal):
+    import sys
+
+    count = repo.parent / "count"
+    hook(
+        repo,
+        "on-change",
+        f"""
+n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}
+env | grep '^CRM_HOOK_DEPTH=' >> {count}.depth
+exec {sys.executable} -m crm deal set "$CRM_ID" "tags+=t$n"
+""",
+        crm=crm,
+    )
+    result = crm("deal", "set", deal, "value=5000")
+    assert result.ok, result.stderr
+    assert count.read_text() == "2\n"  # the hook ran, and once more for the crm it ran
+    assert (repo.parent / "count.depth").read_text() == "CRM_HOOK_DEPTH=1\nCRM_HOOK_DEPTH=2\n"
+    assert load(repo / "deals" / "acme-web.yaml")["tags"] == ["t1", "t2"]
+
+
+def test_hooks_get_no_smtp_password(crm, repo, monkeypatch):
+    monkeypatch.setenv("CRM_SMTP_PASSWORD", "hunter2-Pässword")
+    out = repo.parent / "env"
+    hook(repo, "on-add", f"env > {out}", crm=crm)
+    assert crm("contact", "add", "Eve").ok
+    text = out.read_text()
+    assert "CRM_SMTP_PASSWORD" not in text and "hunter2" not in text
+    assert "CRM_ID=eve" in text and "CRM_HOOK_DEPTH=1" in text
+
+
+def test_a_refusing_pre_hook_sends_no_rule_email(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    notice_templates(billed)
+    add_rules(billed, NOTICE)
+    path = billed / "invoices" / f"{issued}.yaml"
+    before = path.read_text()
+    hook(billed, "pre-change", "exit 0", trusted=False)  # came in with a pull, say
+    for day in ("2026-12-20", "2026-12-21"):
+        result = run_rules(crm, day)
+        assert result.exit_code == 25 and "hooks/pre-change is new here" in result.stderr
+        assert smtp.envelopes == []
+        assert path.read_text() == before
+    assert crm("hooks", "trust").ok
+    assert run_rules(crm, "2026-12-22").ok
+    assert len(smtp.envelopes) == 1
+
+
+def test_a_rule_attaches_only_the_document_as_issued(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    notice_templates(billed)
+    add_rules(billed, NOTICE)
+    invoice = load(billed / "invoices" / f"{issued}.yaml")
+    kept = billed / "invoices" / invoice["document"]["file"]
+    original = kept.read_bytes()
+    secret = billed.parent / "secret.txt"
+    secret.write_text("the secret\n")
+    kept.unlink()
+    kept.symlink_to(secret)  # git carries links
+    result = run_rules(crm, "2026-12-20")
+    assert result.exit_code == 4
+    assert f"invoices/{kept.name}: is a link to a file outside the CRM folder" in result.stderr
+    assert smtp.envelopes == []
+    kept.unlink()
+    kept.write_bytes(original + b"<!-- appended -->")
+    result = run_rules(crm, "2026-12-21")
+    assert result.exit_code == 4 and "does not match the sha256" in result.stderr
+    assert smtp.envelopes == []
+    assert "overdue-notice" not in load(billed / "invoices" / f"{issued}.yaml")["fired"]
+    kept.write_bytes(original)
+    assert run_rules(crm, "2026-12-22").ok
+    (message,) = smtp.messages
+    (part,) = list(message.iter_attachments())
+    assert part.get_payload(decode=True) == original
+
+
+def test_attach_on_a_record_without_a_document_is_an_error(crm, billed, smtp, monkeypatch):
+    mail_settings(billed, smtp.port)
+    notice_templates(billed)
+    add_rules(
+        billed,
+        """
+rules:
+  - name: expiring
+    event: quote_expiring
+    do:
+      - email: {template: overdue-notice, attach: true}
+""",
+    )
+    check = crm("check")
+    assert check.exit_code == 1
+    assert "rules.0.do.0.email.attach: quote records keep no document to attach" in check.stdout
+    assert crm("contact", "set", "ada-lovelace", "email=ada@acme.example").ok
+    assert crm("quote", "new", "Offer", "--for", "contact:ada-lovelace").ok
+    assert crm("quote", "line", "add", "offer", "--text", "Work", "--price", "10").ok
+    assert crm("quote", "send", "offer", "--no-email").ok
+    until = load(billed / "quotes" / "offer.yaml")["valid_until"]
+    import datetime as dt
+
+    day = (dt.date.fromisoformat(until) - dt.timedelta(days=1)).isoformat()
+    result = run_rules(crm, day)
+    assert result.exit_code == 4 and "keeps no document to attach" in result.stderr
+    assert smtp.envelopes == []
+
+
+def test_rule_problems_that_would_fail_when_it_fires(crm, folder):
+    add_rules(
+        folder,
+        """
+rules:
+  - name: notify
+    event: add
+    type: contact
+    do:
+      - email: {template: nope}
+  - name: ping
+    event: add
+    type: deal
+    do:
+      - hook: missing-hook
+""",
+    )
+    listed = crm("rules", "list")
+    assert listed.ok
+    text = (folder / "crm.yaml").read_text().splitlines()
+    warned = [ln for ln in listed.stderr.splitlines() if "crm.yaml:" in ln]
+    expected = [
+        "rules.0.do.0.email: sends email, but crm.yaml has no `mail:` (docs/email.md)",
+        "rules.0.do.0.email.template: no template nope.subject.j2 in templates/ (nor built in)",
+        "rules.0.do.0.email.template: no template nope.txt.j2 in templates/ (nor built in)",
+        "rules.1.do.0.hook: no hooks/missing-hook to run",
+    ]
+    for message in expected:
+        line = next(ln for ln in warned if ln.endswith(message))
+        number = int(line.split("crm.yaml:")[1].split(":")[0])
+        assert ("email" in text[number - 1]) or ("hook" in text[number - 1])
+    from crm import automation
+    from crm.store.repo import Store
+
+    config, _ = Store(folder).config()
+    found = [i.message for i in automation.problems(config, None, folder)]
+    assert found == expected
+    check = crm("check")  # crm check reports the ones crm.yaml alone shows
+    assert check.exit_code == 1 and expected[0] in check.stdout
+
+
+def test_an_empty_to_says_which_rule_and_field(crm, repo, deal, smtp):
+    mail_settings(repo, smtp.port)
+    templates = repo / "templates"
+    templates.mkdir()
+    (templates / "thanks.subject.j2").write_text("Thanks\n")
+    (templates / "thanks.txt.j2").write_text("Thanks.\n")
+    add_rules(
+        repo,
+        """
+rules:
+  - name: thanks
+    event: stage
+    stage: won
+    do:
+      - email: {template: thanks, to: "{{ notes }}"}
+""",
+    )
+    result = crm("deal", "won", deal)
+    assert result.ok
+    assert (
+        "Warning: rule thanks: to: {{ notes }} is empty for deal acme-web: the field has no value"
+        in result.stderr
+    )
+    assert smtp.envelopes == []
+
+
+def test_a_future_today_is_only_a_dry_run(crm, billed, issued):
+    add_rules(billed, CHASE)
+    path = billed / "invoices" / f"{issued}.yaml"
+    before = path.read_text()
+    result = crm("rules", "run", "--today", "2026-12-20")
+    assert result.exit_code == 2 and "--today 2026-12-20 is in the future" in result.stderr
+    assert path.read_text() == before
+    assert crm("rules", "run", "--today", "2026-12-20", "--dry-run").stdout.startswith("chase:")
+    assert crm("rules", "run", "--today", "2026-11-01").ok  # a day past: catching up
+
+
+# -- imports ----------------------------------------------------------------------------------
+
+WELCOME = """
+rules:
+  - name: welcome
+    event: add
+    type: contact
+    do:
+      - tag: new
+      - task: {title: "Call {{ name }}", due: 3d}
+"""
+
+
+def test_a_restore_fires_no_rule_and_runs_no_hook_an_import_does(crm, folder, tmp_path):
+    add_rules(folder, WELCOME)
+    assert crm("contact", "add", "Ada Lovelace", "--email", "ada@example.com").ok
+    backup = tmp_path / "backup.json"
+    assert crm("export", "json", "--out", str(backup)).ok
+    other = tmp_path / "other"
+    assert crm("init", "--no-git", "--name", "Other", str(other)).ok
+    add_rules(other, WELCOME)
+    ran = tmp_path / "ran"
+    hook(other, "pre-add", f"touch {ran}; exit 1", trusted=False)
+    result = crm("--dir", str(other), "import", "json", str(backup))
+    assert result.ok, result.stderr
+    assert files(other, "tasks") == files(folder, "tasks") and len(files(other, "tasks")) == 1
+    assert not ran.exists()
+    (other / "hooks" / "pre-add").unlink()
+    rows = tmp_path / "people.csv"
+    rows.write_text(
+        "name,email,tags\nGrace Hopper,grace@example.com,navy\nAlan Turing,alan@x.example,\n"
+    )
+    result = crm("--dir", str(other), "import", "csv", str(rows), "--type", "contacts")
+    assert result.ok, result.stderr
+    assert len(files(other, "tasks")) == 3
+    grace = (other / "contacts" / "grace-hopper.yaml").read_text()
+    assert load(other / "contacts" / "grace-hopper.yaml")["tags"] == ["navy", "new"]
+    assert grace.index("tags:") < grace.index("created:")
+    assert load(other / "contacts" / "alan-turing.yaml")["tags"] == ["new"]
+    assert crm("--dir", str(other), "fmt", "--check").ok  # as crm writes every record
+    rows.write_text("name,email\nKatherine Johnson,kj@example.com\n")
+    result = crm("--dir", str(other), "import", "csv", str(rows), "-t", "contacts", "--no-rules")
+    assert result.ok, result.stderr
+    assert len(files(other, "tasks")) == 3
+    assert "tags" not in load(other / "contacts" / "katherine-johnson.yaml")

@@ -652,3 +652,164 @@ def test_a_pre_hook_refusing_the_change_stops_the_email_too(crm, billed, issued,
     no_traceback(result)
     assert smtp.inbox.messages == []
     _unchanged(billed, issued, before)
+
+
+# -- after review -----------------------------------------------------------------------------
+
+
+def _kept(billed: Path, rid: str) -> Path:
+    return billed / "invoices" / load(billed / "invoices" / f"{rid}.yaml")["document"]["file"]
+
+
+def test_invoice_send_sends_the_kept_document_as_issued_or_nothing(crm, billed, issued, smtp):
+    mail_settings(billed, smtp.port)
+    kept = _kept(billed, issued)
+    original = kept.read_bytes()
+    before = (billed / "invoices" / f"{issued}.yaml").read_bytes()
+    kept.write_bytes(original + b"<p>pay to another account</p>")
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 4 and result.stderr.count("\n") == 1, result.stderr
+    assert f"invoices/{kept.name}: does not match the sha256" in result.stderr
+    no_traceback(result)
+    secret = billed.parent / "secret.txt"
+    secret.write_text("the secret\n")
+    kept.unlink()
+    kept.symlink_to(secret)
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 4 and "is a link to a file outside the CRM folder" in result.stderr
+    kept.unlink()
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 4
+    assert "is missing, so there is nothing to attach" in result.stderr
+    assert "rendering the document again" not in result.stderr
+    assert smtp.inbox.envelopes == []
+    _unchanged(billed, issued, before)
+    kept.write_bytes(original)
+    assert crm("invoice", "send", issued).ok
+    assert attachment(smtp.inbox.messages[0])[1] == original.decode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Dr. Sabine Koch", "Ada (Acme GmbH)", 'Ada "The Countess" Lovelace', "Koch, Sabine; Dr."],
+)
+def test_names_that_look_like_header_syntax_go_out_as_they_are(crm, billed, issued, smtp, name):
+    mail_settings(billed, smtp.port)
+    assert crm("contact", "set", "ada-lovelace", f"name={name}").ok
+    result = crm("invoice", "send", issued)
+    assert result.ok, result.stderr
+    (envelope,) = smtp.inbox.envelopes
+    assert envelope.rcpt_tos == ["ada@acme.example"]
+    (message,) = smtp.inbox.messages
+    (address,) = message["To"].addresses
+    assert address.display_name == name and address.addr_spec == "ada@acme.example"
+    assert f"Dear {name}," in body(message)
+
+
+def test_eml_is_never_written_into_the_folder(crm, billed, issued, smtp, tmp_path):
+    mail_settings(billed, smtp.port)
+    record = billed / "contacts" / "ada-lovelace.yaml"
+    before = {p: p.read_bytes() for p in (record, billed / "crm.yaml")}
+    for target in ("contacts/ada-lovelace.yaml", "crm.yaml", str(billed / "invoices" / "x.eml")):
+        result = crm("invoice", "send", issued, "--dry-run", "--eml", target)
+        assert result.exit_code == 2, (target, result.stderr)
+        assert f"--eml {target}: is inside the CRM folder" in result.stderr
+        no_traceback(result)
+    link = tmp_path / "link.eml"
+    link.symlink_to(record)  # judged by where it leads
+    assert crm("invoice", "send", issued, "--dry-run", "--eml", str(link)).exit_code == 2
+    assert {p: p.read_bytes() for p in before} == before
+    folder = crm("invoice", "send", issued, "--dry-run", "--eml", str(tmp_path))
+    assert folder.exit_code == 2 and f"--eml {tmp_path}: is a folder" in folder.stderr
+    assert crm("invoice", "send", issued, "--dry-run", "--eml", "mine.eml").ok  # at its top
+    assert (billed / "mine.eml").is_file()
+    assert crm("invoice", "send", issued, "--dry-run", "--eml", str(tmp_path / "a.eml")).ok
+    assert smtp.inbox.envelopes == []
+
+
+def test_remind_writes_its_copy_only_once_sent_and_never_into_the_folder(
+    crm, billed, issued, monkeypatch
+):
+    monkeypatch.setenv("CRM_NOW", "2026-12-15T10:00:00")
+    mail_settings(billed, free_port())  # nobody listens
+    result = crm("invoice", "remind", issued, "-o", "copy.html")
+    assert result.exit_code == 26
+    assert not (billed / "copy.html").exists()
+    kept = _kept(billed, issued)
+    original = kept.read_bytes()
+    for args in (("-o", f"invoices/{kept.name}"), ("--no-email", "-o", f"invoices/{kept.name}")):
+        result = crm("invoice", "remind", issued, *args)
+        assert result.exit_code == 2, result.stderr
+        assert "is inside the CRM folder" in result.stderr
+    assert crm("invoice", "render", issued, "-o", f"invoices/{kept.name}").exit_code == 2
+    assert kept.read_bytes() == original
+    assert "reminders" not in load(billed / "invoices" / f"{issued}.yaml")
+
+
+def test_a_server_without_a_login_says_so(crm, billed, issued, smtp, monkeypatch):
+    mail_settings(billed, smtp.port, user="studio")  # the server offers no AUTH
+    monkeypatch.setenv("CRM_SMTP_PASSWORD", PASSWORD)
+    result = crm("invoice", "send", issued)
+    assert result.exit_code == 26
+    assert "does not offer a login (AUTH), and mail.user is set" in result.stderr
+    assert "STARTTLS" not in result.stderr.split("(")[0]
+    assert smtp.inbox.envelopes == []
+
+
+def _echoing(server, session, envelope, mechanism, auth_data):
+    """A server that repeats what it was given in its refusal."""
+    import base64
+
+    secret = auth_data.password
+    plain = base64.b64encode(b"\0studio\0" + secret).decode()
+    said = f"535 5.7.8 no: {secret!r} {secret.decode()} {base64.b64encode(secret).decode()} {plain}"
+    return AuthResult(success=False, handled=False, message=said)
+
+
+def test_the_password_never_shows_in_any_form(crm, billed, issued, monkeypatch):
+    controller, server = _serve(authenticator=_echoing, auth_require_tls=False)
+    try:
+        mail_settings(billed, server.port, user="studio")
+        monkeypatch.setenv("CRM_SMTP_PASSWORD", PASSWORD)
+        result = crm("invoice", "send", issued)
+    finally:
+        controller.stop()
+    assert result.exit_code == 26 and "refused the login as studio" in result.stderr
+    import base64
+
+    raw = PASSWORD.encode()
+    for form in (
+        PASSWORD,
+        repr(raw)[2:-1],
+        base64.b64encode(raw).decode(),
+        base64.b64encode(b"\0studio\0" + raw).decode(),
+    ):
+        assert form not in result.stderr
+    assert "***" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{{ 'x' * 10**12 }}", "a repeated text or list would be larger than a template may make"),
+        ("{{ 7 ** 1000000000 }}", "a power would be larger than a template may make"),
+        ("{% include 'invoice_email.subject.j2' %}", "nest too deep (does it include itself?)"),
+        ("{% include '../crm.yaml' %}", "it includes '../crm.yaml', which is no template"),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
+            "{% endfor %}",
+            "a joined text (~) would be larger than a template may make",
+        ),
+        ("{% for i in range(20000) %}{{ 'y' * 999 }}{% endfor %}", "longer than 10,000,000"),
+    ],
+)
+def test_hostile_templates_are_one_clear_error(crm, billed, issued, smtp, template, said):
+    mail_settings(billed, smtp.port)
+    templates = billed / "templates"
+    templates.mkdir()
+    (templates / "invoice_email.subject.j2").write_text(template)
+    result = crm("invoice", "send", issued, "--dry-run")
+    assert result.exit_code == 22, result.stderr
+    assert result.stderr.count("\n") == 1 and said in result.stderr
+    assert result.stderr.startswith("Error: template invoice_email.subject.j2")
+    no_traceback(result)

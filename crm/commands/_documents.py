@@ -160,8 +160,12 @@ def keep_document(ctx: AppContext, tx: Transaction, rec: Record) -> Edit:
 
 
 def stored_document(ctx: AppContext, rec: Record, fmt: str) -> bytes | None:
-    """The file kept at issue, when it is in `fmt`: what was sent, byte for byte."""
+    """The file kept at issue, when it is in `fmt`: what was sent, byte for byte. None (and a
+    warning) when it is missing; a warning when it was changed since. Never a file outside
+    the folder that a link in it leads to (DataError)."""
     import hashlib
+
+    from crm.errors import DataError
 
     document = rec.data.get("document")
     if not isinstance(document, dict) or document.get("format") != fmt:
@@ -170,21 +174,45 @@ def stored_document(ctx: AppContext, rec: Record, fmt: str) -> bytes | None:
     if not name or "/" in name or name.startswith("."):
         return None
     path = ctx.store.folder(rec.type) / name
+    rel = ctx.store.rel(path)
     try:
+        if not _inside(path.resolve(), ctx.root.resolve()):
+            raise DataError(rel, "is a link to a file outside the CRM folder")
         data = path.read_bytes()
     except FileNotFoundError:
-        output.warn(f"{ctx.store.rel(path)} is missing: rendering the document again")
+        output.warn(f"{rel} is missing: rendering the document again")
         return None
+    except OSError as exc:
+        raise DataError(rel, f"cannot be read: {exc.strerror or exc}") from exc
     if hashlib.sha256(data).hexdigest() != document.get("sha256"):
-        output.warn(f"{ctx.store.rel(path)} does not match its sha256 (see `crm check`)")
+        output.warn(f"{rel} does not match its sha256 (see `crm check`)")
     return data
 
 
+def kept_document(ctx: AppContext, rec: Record) -> tuple[str, bytes]:
+    """(format, bytes) of the file an issued document keeps, to send: DataError when it is
+    missing, a link out of the folder, or changed since issue (`crm.automation`)."""
+    from crm.automation import kept_document as checked
+
+    name, data = checked(ctx.root, rec.type, rec.path, rec.data)
+    document = rec.data["document"]
+    return str(document.get("format") or name.rpartition(".")[2]), data
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def write_output(data: bytes, out: Path | None, fmt: str) -> None:
-    """A document to `out`, or to stdout (a PDF only when stdout is not a terminal)."""
+    """A document to `out`, or to stdout (a PDF only when stdout is not a terminal). A file
+    inside the CRM folder is refused (but for one at its top with a document's suffix): a
+    record, the settings or a kept document is never overwritten."""
     from crm.store import atomic
 
     if out is not None:
+        from crm.commands._email import output_path
+
+        output_path(app_context(), out, "--out", OUTPUT_SUFFIXES)
         atomic.write_bytes(out, data)
         done(f"Wrote {out}")
         return
@@ -193,6 +221,9 @@ def write_output(data: bytes, out: Path | None, fmt: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+OUTPUT_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".text", ".xml")
 
 
 def doc_format(fmt: str | None, out: Path | None, rtype: RecordType | None = None) -> str:

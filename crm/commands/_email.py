@@ -20,6 +20,7 @@ from crm.records import Edit, Record
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from crm.mail import Recipient
     from crm.store.repo import Transaction
 
 ToOpt = Annotated[
@@ -60,7 +61,34 @@ def require_mail(
 
     if eml is not None and not dry_run:
         raise UsageError("--eml is where --dry-run writes the email", hint="add --dry-run")
+    if eml is not None:
+        output_path(ctx, eml, "--eml", (".eml",))
     return settings_of(ctx.config, hint=no_mail_hint(what))
+
+
+def output_path(ctx: AppContext, path: Path, option: str, suffixes: Sequence[str]) -> Path:
+    """`path` as a file to write what a command makes (an .eml, a letter): refused (UsageError
+    naming `option`) when it is a folder, or inside the CRM folder anywhere but at its top
+    with one of `suffixes`, so that no record, setting or kept document is overwritten."""
+    from crm.errors import UsageError
+
+    given = path if path.is_absolute() else Path.cwd() / path
+    try:
+        target = given.resolve()  # a link is judged by where it leads
+        root = ctx.root.resolve()
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from exc
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a folder", hint="give a file name")
+    if target == root or root in target.parents:
+        top = target.parent == root and not target.name.startswith(".")
+        if not top or target.suffix.lower() not in suffixes:
+            raise UsageError(
+                f"{option} {path}: is inside the CRM folder, which holds the records, their "
+                "documents and the settings",
+                hint=f"write it outside the folder (or as NAME{suffixes[0]} at its top)",
+            )
+    return path
 
 
 def _first_email(rec: Record | None) -> str | None:
@@ -101,9 +129,10 @@ def recipient(ctx: AppContext, rec: Record) -> tuple[str, Record]:
 
 def addressed(
     ctx: AppContext, rec: Record, to: Sequence[str] | None
-) -> tuple[list[str], dict[str, Any], Record | None]:
+) -> tuple[list[Recipient], dict[str, Any], Record | None]:
     """(To addresses, the `recipient` of the templates, the record written to) of a document:
-    `--to` if given, else the customer's address with the name it belongs to."""
+    `--to` if given, else the customer's address with the name it belongs to (as a pair, so
+    that a name such as `Dr. Sabine Koch` is never read as header syntax)."""
     from crm.mail import split_address
 
     if to:
@@ -111,8 +140,7 @@ def addressed(
         return list(to), {"name": name, "email": address}, None
     address, owner = recipient(ctx, rec)
     name = owner.title if owner.type is CONTACT else None
-    shown = f"{owner.title} <{address}>" if owner.type is CONTACT else address
-    return [shown], {"name": name, "email": address}, owner
+    return [(name, address)], {"name": name, "email": address}, owner
 
 
 def file_name(*parts: Any) -> str:
@@ -150,8 +178,15 @@ def send(
     what = what or f"{about.type.name.replace('_', ' ')} {number_of(about)}"
     tx.message = f"email {what} to {', '.join(to)}"
     if tx.dry_run:
-        path = eml if eml is not None else Path.cwd() / f"{default_eml}.eml"
-        mail.write_eml(message, path)
+        path = output_path(
+            ctx, eml if eml is not None else Path.cwd() / f"{default_eml}.eml", "--eml", (".eml",)
+        )
+        try:
+            mail.write_eml(message, path)
+        except OSError as exc:
+            from crm.errors import UsageError
+
+            raise UsageError(f"--eml {path}: {exc.strerror or exc}") from exc
         output.info(f"Wrote the email to {path} (not sent; nothing changed)")
         return
     tx.prepare()  # rules and pre- hooks first: a refused change sends nothing

@@ -51,7 +51,8 @@ def list_hooks(fmt: FormatOpt = None) -> None:
 
     A hook runs only once trusted here (`crm hooks trust`): one that came in with `git pull`,
     or changed since it was trusted, does not run; a `pre-` hook in that state refuses every
-    command it would check.
+    command it would check. `link` is where a symbolic link leads: one to a file outside the
+    CRM folder never runs.
 
     \b
     Examples:
@@ -66,6 +67,7 @@ def list_hooks(fmt: FormatOpt = None) -> None:
         for action in rule.actions:
             if action.kind == "hook":
                 used.setdefault(str(action.spec), []).append(rule.name)
+    hooks = automation.hook_files(ctx.root)
     rows = [
         {
             "name": hook.name,
@@ -73,17 +75,27 @@ def list_hooks(fmt: FormatOpt = None) -> None:
             "executable": hook.executable,
             "trusted": hook.trusted,
             "rules": used.get(hook.name, []),
+            "link": hook.link,
         }
-        for hook in automation.hook_files(ctx.root)
+        for hook in hooks
     ]
     for name, rules in used.items():
         if not any(row["name"] == name for row in rows):
             output.warn(f"rule {rules[0]} runs hooks/{name}, which is not there")
+    for hook in hooks:
+        if hook.outside:
+            output.warn(
+                f"{automation.HOOKS_DIR}/{hook.name} is a link to a file outside the CRM "
+                f"folder ({hook.link}): never run"
+            )
     chosen = output.resolve_format(fmt)
     if not rows and chosen is Format.TABLE:
         output.info(f"No hooks: {ctx.root / automation.HOOKS_DIR} holds none")
         return
-    output.emit_rows(rows, ["name", "event", "executable", "trusted", "rules"], chosen)
+    columns = ["name", "event", "executable", "trusted", "rules"]
+    if chosen is not Format.TABLE or any(hook.link for hook in hooks):
+        columns.append("link")
+    output.emit_rows(rows, columns, chosen)
 
 
 @app.command("trust")
@@ -98,8 +110,10 @@ def trust(
     """Trust the folder's hooks on this machine, as they are now: only then do they run.
 
     Read a hook before trusting it: it runs with your rights whenever crm changes a record.
-    The trust (each file's SHA-256) is kept in the folder's .crm/, which git does not share:
-    a hook that changes (a `git pull`) is not run again until trusted again.
+    The trust (each file's SHA-256, for this folder) is kept outside it, in
+    ~/.config/crm/trusted-hooks.json ($XDG_CONFIG_HOME/crm), never in the folder git shares:
+    a hook that changes (a `git pull`) is not run again until trusted again. A link to a file
+    outside the folder is never trusted.
 
     \b
     Examples:

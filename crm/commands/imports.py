@@ -36,6 +36,13 @@ ImportDryRunOpt = Annotated[
 DiffOpt = Annotated[
     bool, typer.Option("--diff", help="With --dry-run: print the changes to the files as a diff.")
 ]
+NoRulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-rules",
+        help="Fire no automation rule for the imported records (hooks still run).",
+    ),
+]
 CSV_TYPES = {"contacts": CONTACT, "companies": COMPANY, "leads": LEAD, "deals": DEAL}
 _VCARD_SUFFIXES = (".vcf", ".vcard")
 
@@ -48,6 +55,7 @@ def vcard(
     ],
     dry_run: ImportDryRunOpt = False,
     diff: DiffOpt = False,
+    no_rules: NoRulesOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Contacts from vCard files: Apple, Google, Outlook, Android, Thunderbird, Nextcloud ...
@@ -57,7 +65,9 @@ def vcard(
     the contact; what has no field here (X- properties, IMPP, a second address) is kept with
     the contact and written back by `crm export vcard`. Importing the same cards again updates
     the contacts they came from (matched by UID, then by email) instead of duplicating them.
-    A card that cannot be read is reported with its file and line and skipped.
+    A card that cannot be read is reported with its file and line and skipped. The rules of
+    crm.yaml fire for the contacts and companies added or changed, as for `crm contact add`
+    (`--no-rules`: not), and the folder's hooks run.
 
     Exit status: 0 when every card was imported, 1 when some were skipped.
 
@@ -82,7 +92,7 @@ def vcard(
                 )
             else:
                 items.append(_from_card(card))
-    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="cards")
+    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="cards", rules=not no_rules)
 
 
 def _vcard_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -152,8 +162,10 @@ def _run(
     diff: bool,
     fmt: Any,
     noun: str,
+    rules: bool = True,
 ) -> None:
-    """Import `items` in one transaction; report what happened; exit 1 if any was skipped."""
+    """Import `items` in one transaction; report what happened; exit 1 if any was skipped.
+    The rules fire for what is imported unless `rules` is False."""
     from crm.commands._importer import Importer, summary
     from crm.importing import Outcome
 
@@ -163,6 +175,7 @@ def _run(
         output.progress(len(items), f"Importing {noun}") as advance,
         ctx.store.transaction(dry_run=dry_run) as tx,
     ):
+        tx.rules = rules
         importer = Importer(ctx, tx)
         for rtype, item in items:
             if isinstance(item, Outcome):
@@ -229,6 +242,7 @@ def csv(
     ] = "list",
     dry_run: ImportDryRunOpt = False,
     diff: DiffOpt = False,
+    no_rules: NoRulesOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Records from a CSV file exported by another program or written in a spreadsheet.
@@ -237,7 +251,9 @@ def csv(
     without, columns called like our fields (name, email, phone, company, value, close_date,
     ...) map by themselves. The encoding (UTF-8 with or without BOM, UTF-16, Windows code
     pages) and the delimiter are detected. Importing the file again updates the records it
-    made (matched by the other program's id, then email, or domain for companies).
+    made (matched by the other program's id, then email, or domain for companies). The rules
+    of crm.yaml fire for the records added or changed, as for `crm contact add` (`--no-rules`:
+    not), and the folder's hooks run.
 
     Exit status: 0 when every row was imported, 1 when some were skipped.
 
@@ -312,7 +328,7 @@ def csv(
             f"{file}: columns not imported: {', '.join(left_out)} "
             "(--map COLUMN=FIELD puts one in a field; --unknown custom keeps them all)"
         )
-    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="rows")
+    _run(items, dry_run=dry_run, diff=diff, fmt=fmt, noun="rows", rules=not no_rules)
 
 
 def _named_links(table: tabular.Table) -> tabular.Table:
@@ -414,6 +430,7 @@ def json_(
 
     Into an empty folder it restores the export exactly. A record that exists already with
     the same contents is left alone; with other contents it is skipped unless --replace.
+    A restore is no event: no rule fires and no hook runs for the records it brings back.
 
     Exit status: 0 when everything was imported, 1 when some records were skipped.
 
@@ -450,6 +467,7 @@ def json_(
         return tname in RECORD_TYPES and ctx.store.exists(RECORD_TYPES[tname], rid)
 
     with ctx.store.transaction(dry_run=dry_run) as tx:
+        tx.automate = False  # a backup comes back as it was: no rule fires, no hook runs
         if with_config and contents.config is not None:
             tx.write_config(contents.config)
         for rtype, rid, data in contents.records:

@@ -304,7 +304,7 @@ def _email_invoice(
     dry_run: bool,
 ) -> None:
     from crm import mail
-    from crm.commands._documents import context_of, stored_document
+    from crm.commands._documents import context_of, kept_document
     from crm.commands._email import (
         MIME_TYPES,
         addressed,
@@ -313,7 +313,6 @@ def _email_invoice(
         sent_notice,
     )
     from crm.commands._email import send as send_email
-    from crm.errors import DataError
 
     require_mail(ctx, "mark it sent", eml=eml, dry_run=dry_run)
     with ctx.store.transaction(dry_run=dry_run) as tx:
@@ -326,15 +325,7 @@ def _email_invoice(
                 if status == "draft"
                 else "--again sends it once more",
             )
-        document = rec.data.get("document")
-        fmt = str(document.get("format") or "") if isinstance(document, dict) else ""
-        data = stored_document(ctx, rec, fmt) if fmt else None
-        if data is None:
-            raise DataError(
-                rec.path,
-                "its kept document is missing, so there is nothing to attach",
-                hint="see `crm check`; `crm invoice send --no-email` marks it sent",
-            )
+        fmt, data = kept_document(ctx, rec)  # what was issued, byte for byte, or refused
         addresses, recipient, owner = addressed(ctx, rec, to)
         number = rec.data.get("number")
         message = mail.compose(
@@ -344,7 +335,13 @@ def _email_invoice(
             {**context_of(ctx, rec), "recipient": recipient},
             to=addresses,
             cc=cc or (),
-            attachments=[(f"{file_name('invoice', number)}.{fmt}", data, MIME_TYPES[fmt])],
+            attachments=[
+                (
+                    f"{file_name('invoice', number)}.{fmt}",
+                    data,
+                    MIME_TYPES.get(fmt, "application/octet-stream"),
+                )
+            ],
         )
         tx.update(rec, [Edit("set", ("status",), "sent")])
         buyer, _ = parties(ctx, rec)
@@ -501,6 +498,11 @@ def remind(
     from crm.invoicing import dunning
 
     ctx = app_context()
+    if out is not None:
+        from crm.commands._documents import OUTPUT_SUFFIXES
+        from crm.commands._email import output_path
+
+        output_path(ctx, out, "--out", OUTPUT_SUFFIXES)  # refused before anything is sent
     if no_email:
         from crm.commands._email import refuse_mail_for
 
@@ -534,7 +536,7 @@ def remind(
         }
         data = render_bytes(ctx, rec, chosen, kind="reminder", extra={"reminder": reminder})
         if not no_email:
-            message = _email_reminder(ctx, tx, rec, reminder, data, chosen, to, cc, eml, out)
+            message = _email_reminder(ctx, tx, rec, reminder, data, chosen, to, cc, eml)
         elif not dry_run:
             write_output(data, out, chosen)  # before the reminder is recorded: both or neither
     if dry_run:
@@ -543,6 +545,8 @@ def remind(
         from crm.commands._email import sent_notice
 
         done(f"{sent_notice(message)}; reminder {letter.level} recorded")
+        if out is not None:
+            write_output(data, out, chosen)  # a copy of what was sent, once it was
 
 
 def _email_reminder(
@@ -555,7 +559,6 @@ def _email_reminder(
     to: list[str] | None,
     cc: list[str] | None,
     eml: Any,
-    out: Any,
 ) -> Any:
     """Compose the reminder's email, the letter attached; stage its activity and send it."""
     from crm import mail
@@ -576,8 +579,6 @@ def _email_reminder(
         cc=cc or (),
         attachments=[(f"{name}.{fmt}", data, MIME_TYPES[fmt])],
     )
-    if out is not None and not tx.dry_run:
-        write_output(data, out, fmt)  # a copy of what is sent
     buyer, _ = parties(ctx, rec)
     send_email(
         ctx,

@@ -34,9 +34,19 @@ def _today(text: str | None) -> dt.date:
 
 
 def _warn_problems(ctx: AppContext) -> None:
+    """What would make a rule fail when it fires (a template or hook that is not there, no
+    `mail:`), as `crm check` reports it, at its line in crm.yaml."""
     from crm import automation
+    from crm.config import CONFIG_FILE
+    from crm.errors import DataError
+    from crm.store import yamlio
 
-    for issue in automation.problems(ctx.config):
+    try:
+        raw = (ctx.root / CONFIG_FILE).read_bytes()
+        lines = yamlio.parse(yamlio.decode(raw, CONFIG_FILE), CONFIG_FILE).lines
+    except (OSError, DataError):
+        lines = {}
+    for issue in automation.problems(ctx.config, lines, ctx.root):
         output.warn(str(issue))
 
 
@@ -198,6 +208,15 @@ def run(
                 )
         timed = [r for r in timed if r.name in rule]
     day = _today(today)
+    if today is not None and not dry_run:
+        from crm import dates
+
+        if day > dates.today():
+            raise UsageError(
+                f"--today {day} is in the future: the rules would fire (and email) for real "
+                "what has not come yet, and keep it as fired",
+                hint="see what would fire with --dry-run",
+            )
     with ctx.store.transaction(dry_run=dry_run) as tx:
         tx.message = "run the rules" + (f" {', '.join(rule)}" if rule else "")
         firings = automation.run_timed(tx, timed, day)
