@@ -181,7 +181,8 @@ def run(
     again (every hour, or after a missed day) never repeats a firing. Silent when nothing
     fires; otherwise a line per firing. A firing that fails (an email not sent) is taken back
     and tried again next time, the others are written; the exit code is then that failure's
-    (26 for email, docs/cli.md).
+    (26 for email, docs/cli.md). The pre- hooks judge the whole run before any email is sent.
+    `--today` may be a day past (to catch up); a day to come only with --dry-run.
 
     \b
     Examples:
