@@ -313,11 +313,9 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
-        return (
-            f"{self.path}:{self.line}: {self.message}"
-            if self.line
-            else f"{self.path}: {self.message}"
-        )
+        # one line each, whatever a value quoted in the message holds (CR, LF, escapes)
+        message = "".join(c if c.isprintable() else " " for c in self.message)
+        return f"{self.path}:{self.line}: {message}" if self.line else f"{self.path}: {message}"
 
     def sort_key(self) -> tuple[str, int, str]:
         return (self.path, self.line or 0, self.message)

@@ -134,3 +134,14 @@ def test_declared_custom_fields_are_validated(crm, folder):
 def test_examples_pass_check(crm, example):
     result = crm("check")
     assert result.ok, result.stdout + result.stderr
+
+
+def test_a_problem_quoting_a_value_with_line_breaks_is_one_line(crm, folder):
+    (folder / "contacts" / "odd.yaml").write_text(
+        'name: Odd\nemails: ["a@b.example\\r\\nBcc: x@evil.example"]\n'
+    )
+    result = crm("check")
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if line.startswith("contacts/odd.yaml")]
+    assert lines and all("evil" not in line or "Bcc" in line for line in lines)
+    assert not any(line.startswith("Bcc") for line in result.stdout.splitlines())

@@ -133,7 +133,7 @@ def _rule_problems(config: Config) -> list[Issue]:
         lines = yamlio.parse(yamlio.decode(path.read_bytes(), "crm.yaml"), "crm.yaml").lines
     except (OSError, DataError):
         lines = {}
-    return problems(config, lines)
+    return problems(config, lines, app_context().root)
 
 
 def _unreadable(problems: Iterable[DataError], text_of: Callable[[str], str | None]) -> list[Issue]:
