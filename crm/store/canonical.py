@@ -121,7 +121,7 @@ def _proof(before: str, after: str, again: str | None, path: str) -> str | None:
         new, new_node = yamlio.compose(after, path)
     except DataError:
         return "its canonical form would not read back; left as it is"
-    if not _same(old.data, new.data):
+    if not yamlio.same_data(old.data, new.data):
         return "its canonical form would read as different data; left as it is"
     if sorted(_comment_texts(_lf(before), old_node)) != sorted(_comment_texts(after, new_node)):
         return "its comments could not all be kept in canonical form; left as it is"
@@ -158,19 +158,6 @@ def _render(text: str, path: str, rtype: RecordType, custom: Mapping[str, Kind])
     if "#" in text or _BLANK_LINE.search(text):
         return Formatted(_with_comments(text, node, emitted, path))
     return Formatted(emitted)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal data, told apart by type as well (to Python, True == 1 == 1.0)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return bool(a == b)
 
 
 # ---------------------------------------------------------------------------------------------

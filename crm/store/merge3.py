@@ -186,7 +186,7 @@ def _merge_texts(
     expected = _merge_map(b.data, o.data, t.data, (), rtype, plan)
     order = rtype.key_order if rtype else ()
     written = _written(ours, rel, plan.edits, plan.splices, order)
-    if (plan.edits or plan.splices) and not _same(_parsed(written, rel), expected):
+    if (plan.edits or plan.splices) and not yamlio.same_data(_parsed(written, rel), expected):
         # an edit the writer cannot express exactly: merge line by line rather than lose it
         raise _Fallback("the merge could not be written")
     kept = _Lines(ours, theirs, sides, rel, order)
@@ -249,9 +249,9 @@ def _merge_map(
 
 def _merge_value(b: Any, o: Any, t: Any, path: Path_, rtype: RecordType | None, plan: _Plan) -> Any:
     raw = plan.theirs_raw
-    if _same(o, t) or _same(b, t):
+    if yamlio.same_data(o, t) or yamlio.same_data(b, t):
         return o
-    if _same(b, o):
+    if yamlio.same_data(b, o):
         plan.edits.append(_set_or_unset(path, t, raw))
         return t
     kind = _kind(rtype, path)
@@ -343,7 +343,7 @@ def _related(old: Any, new: Any) -> bool:
     """Whether `new` may be `old` corrected: mappings with a field of the same value."""
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return True
-    return any(key in new and _same(value, new[key]) for key, value in old.items())
+    return any(key in new and yamlio.same_data(value, new[key]) for key, value in old.items())
 
 
 def _keys(items: Sequence[Any]) -> list[str]:
@@ -370,7 +370,7 @@ def _contested(
             continue
         a = [ours[j] for j in od.changes[k][1]]
         z = [theirs[j] for j in td.changes[n][1]]
-        if _same(a, z) or (both_new and not (a and z)):
+        if yamlio.same_data(a, z) or (both_new and not (a and z)):
             continue
         mine.add(k)
         yours.add(n)
@@ -429,7 +429,7 @@ def _merge_entries(b: Any, o: Any, t: Any, path: Path_, plan: _Plan) -> Any:
             gone, new = td.changes[k]
             fresh = []
             for j in new:
-                hit = next((n for n, x in enumerate(pool) if _same(x, theirs[j])), None)
+                hit = next((n for n, x in enumerate(pool) if yamlio.same_data(x, theirs[j])), None)
                 if hit is None:
                     fresh.append(j)
                 else:
@@ -521,7 +521,7 @@ def _items(value: Any) -> list[Any]:
 
 
 def _has(items: Sequence[Any], value: Any) -> bool:
-    return any(_same(item, value) for item in items)
+    return any(yamlio.same_data(item, value) for item in items)
 
 
 def _any_mapping(*values: Any) -> bool:
@@ -547,17 +547,6 @@ def _later(theirs: Any, ours: Any) -> bool:
 
 def _is_time(value: Any) -> bool:
     return dates.parse_timestamp(value) is not None
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as data, and of the same types: `true` is not `1`, `1` is not `1.0`."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a is b or a == b)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -664,7 +653,7 @@ def _updated(node: Any, entry: _Updated) -> Any:
     for key in [k for k in node if k not in new.plain]:
         yamlio._delete(node, key)
     for key, value in new.plain.items():
-        if key not in old or not _same(old[key], value):
+        if key not in old or not yamlio.same_data(old[key], value):
             node[key] = yamlio.to_node(new.typed[key])
     return node
 
@@ -730,7 +719,7 @@ class _Lines:
                 else:
                     out.extend(lines)
             restored = "".join(out)
-            if restored != text and _same(_parsed(restored, self.rel), data):
+            if restored != text and yamlio.same_data(_parsed(restored, self.rel), data):
                 return restored
         except (DataError, _Fallback):
             pass
@@ -739,7 +728,7 @@ class _Lines:
     def _theirs(self, key: str, data: Mapping[str, Any]) -> bool:
         """Whether the merge took field `key` from their side."""
         value = data.get(key, ABSENT)
-        return _same(value, self.theirs_data.get(key, ABSENT)) and not _same(
+        return yamlio.same_data(value, self.theirs_data.get(key, ABSENT)) and not yamlio.same_data(
             value, self.ours_data.get(key, ABSENT)
         )
 
@@ -947,7 +936,7 @@ def _clean_merge(ours: str, base: str, theirs: str, expected: Any, rel: str) -> 
         if not clean:
             return None
         text = yamlio.decode(data, rel)
-        return text if _same(_parsed(text, rel), expected) else None
+        return text if yamlio.same_data(_parsed(text, rel), expected) else None
     except (GitError, DataError):
         return None
 
@@ -980,7 +969,7 @@ def _comments_added(text: str, groups: Sequence[Sequence[_Comment]], theirs: str
         out.extend(inserts.get(n, []))
         out.append(kept)
     added = "".join(out)
-    if _same(_parsed(added, rel), data or {}):
+    if yamlio.same_data(_parsed(added, rel), data or {}):
         return added
     return "".join(lines) + "".join(c.text + "\n" for group in groups for c in group)
 

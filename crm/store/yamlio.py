@@ -518,3 +518,16 @@ def _append_comment(holder: Any, key: Any, text: str) -> None:
         slot[position] = CommentToken("\n" + text, CommentMark(0), None)
     else:
         existing.value = existing.value.rstrip("\n") + "\n" + text
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Equal data, told apart by type as well (to Python, True == 1 == 1.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
